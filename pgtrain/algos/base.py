@@ -1,0 +1,61 @@
+"""What every algorithm shares: the interface the workspace drives and state-dict plumbing."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+
+class Algorithm:
+    """An algorithm chooses actions and learns from a batch; it never touches envs, loggers or files.
+
+    Subclasses set ``name``, the ``action_types`` they can drive, the ``collector`` kind that feeds them
+    (episodes | rollout | replay), and list the attributes holding networks and optimisers in ``state_attrs``.
+    """
+
+    name: ClassVar[str]
+    action_types: ClassVar[frozenset[str]]
+    collector: ClassVar[str]
+    state_attrs: ClassVar[tuple[str, ...]]
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: Any, device: torch.device) -> None:
+        self.obs_space = obs_space
+        self.action_space = action_space
+        self.cfg = cfg
+        self.device = device
+        self.updates = 0
+
+    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+        """Actions for a batch of observations ``(N, *obs_shape)``: sampled when ``explore``, else the mode."""
+        raise NotImplementedError
+
+    def update(self, batch: Any) -> dict[str, float]:
+        """One learning step on ``batch``; returns metrics keyed by their TensorBoard tag."""
+        raise NotImplementedError
+
+    def tensor(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=dtype, device=self.device)
+
+    def to_env_actions(self, actions: torch.Tensor) -> np.ndarray:
+        """Discrete actions as int64 (what gymnasium's Discrete spaces accept), continuous ones as float32."""
+        out = actions.cpu().numpy()
+        return out.astype(np.int64) if isinstance(self.action_space, gym.spaces.Discrete) else out.astype(np.float32)
+
+    def clip_grads(self, params: Any) -> float:
+        """Clip the global gradient norm to ``max_grad_norm`` (when > 0) and return the norm before clipping."""
+        limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
+        return float(nn.utils.clip_grad_norm_(params, limit))
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {name: getattr(self, name).state_dict() for name in self.state_attrs}
+        state["updates"] = self.updates
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self.state_attrs:
+            getattr(self, name).load_state_dict(state[name])
+        self.updates = int(state["updates"])

@@ -1,0 +1,122 @@
+"""REINFORCE, the Monte-Carlo policy gradient, with every variant of the lecture.
+
+Policy gradient theorem, estimated from E sampled episodes:
+
+    grad J(theta) ~ 1/E sum_i sum_t grad log pi_theta(a_it | s_it) (Psi_it - b_it)
+
+so the loss minimised is  L(theta) = -1/E sum_i sum_t log pi_theta(a_it | s_it) (Psi_it - b_it), where
+
+- Psi_it = G(tau_i) = sum_t gamma^t r_it, the total episode return (``return_type=total``), or
+  Psi_it = G_it = sum_{k>=t} gamma^(k-t) r_ik, the reward-to-go (``return_type=reward_to_go``: causality, an
+  action cannot change rewards that came before it);
+- b = 0 (``baseline=none``), the batch's mean return (``baseline=mean``: the mean over episodes of G(tau) for
+  total returns, over all steps of G_t for reward-to-go), or V_phi(s_it) (``baseline=value``), a learned state value
+  regressed on the Monte-Carlo returns: phi <- argmin sum (V_phi(s_it) - G_it)^2.
+
+``episodes_per_update=1`` is the lecture's stochastic, per-episode update; more is the batch estimate.
+
+Gradient variance (logged as ``policy/grad_variance``): with g_i the gradient of episode i's term of L, the update's
+gradient is the mean of the g_i, and we report the trace of its estimated covariance,
+tr Cov(mean g) = 1/E * sum_p Var_i(g_ip) (unbiased sample variance over episodes, summed over parameters).
+Reward-to-go and baselines lower this number: the lecture's central point, visible in TensorBoard.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from pgtrain.algos.base import Algorithm
+from pgtrain.collectors import EpisodeBatch
+from pgtrain.config import Baseline, ReinforceConfig, ReturnType
+from pgtrain.nets import Policy, ValueNet, make_optimizer
+from pgtrain.returns import episode_returns
+
+
+class Reinforce(Algorithm):
+    name = "reinforce"
+    action_types = frozenset({"discrete", "continuous"})
+    collector = "episodes"
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: ReinforceConfig, device: torch.device) -> None:
+        super().__init__(obs_space, action_space, cfg, device)
+        self.policy = Policy(obs_space, action_space, cfg.network, cfg.hidden_sizes, cfg.activation, cfg.discrete_head).to(device)
+        self.policy_opt = make_optimizer(cfg.optimizer, self.policy.parameters(), cfg.lr)
+        self.state_attrs = ("policy", "policy_opt")
+        if cfg.baseline == Baseline.value:
+            self.value = ValueNet(obs_space, cfg.network, cfg.hidden_sizes, cfg.activation).to(device)
+            self.value_opt = make_optimizer(cfg.optimizer, self.value.parameters(), cfg.value_lr)
+            self.state_attrs += ("value", "value_opt")
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+        x = self.tensor(obs)
+        actions = self.policy.distribution(x).sample() if explore else self.policy.mode(x)
+        return self.to_env_actions(actions)
+
+    def update(self, batch: EpisodeBatch) -> dict[str, float]:
+        cfg = self.cfg
+        n_episodes = len(batch.lengths)
+        psi = episode_returns(batch.rewards, batch.lengths, cfg.gamma, cfg.return_type.value, cfg.reset_return_on_reward)
+        obs = self.tensor(batch.obs)
+        metrics: dict[str, float] = {}
+
+        if cfg.baseline == Baseline.value:
+            # V regresses on the Monte-Carlo reward-to-go whatever Psi is: it estimates E[G_t | s_t].
+            mc = episode_returns(batch.rewards, batch.lengths, cfg.gamma, ReturnType.reward_to_go.value, cfg.reset_return_on_reward)
+            with torch.no_grad():
+                baseline = self.value(obs).cpu().numpy()
+            metrics["loss/value"] = self._fit_value(obs, self.tensor(mc))
+        elif cfg.baseline == Baseline.mean:
+            starts = np.cumsum(batch.lengths) - batch.lengths
+            baseline = psi[starts].mean() if cfg.return_type == ReturnType.total else psi.mean()
+        else:
+            baseline = 0.0
+        adv = psi - baseline
+        if cfg.normalize_advantage and len(adv) > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv_t = self.tensor(adv)
+
+        dist = self.policy.distribution(obs)
+        log_prob = dist.log_prob(self.tensor(batch.actions))
+        entropy = dist.entropy()
+        policy_loss = -(log_prob * adv_t).sum() / n_episodes
+        entropy_loss = -cfg.entropy_coef * entropy.sum() / n_episodes
+        self.updates += 1
+        if cfg.grad_variance_interval and n_episodes > 1 and self.updates % cfg.grad_variance_interval == 0:
+            metrics["policy/grad_variance"] = self._grad_variance(log_prob * adv_t, batch.lengths)
+        self.policy_opt.zero_grad(set_to_none=True)
+        (policy_loss + entropy_loss).backward()
+        metrics["policy/grad_norm"] = self.clip_grads(self.policy.parameters())
+        self.policy_opt.step()
+
+        metrics.update(
+            {
+                "loss/policy": float(policy_loss),
+                "loss/entropy": float(entropy_loss),
+                "policy/entropy": float(entropy.mean()),
+                "policy/mean_return_in_batch": float(batch.rewards.sum() / n_episodes),
+            }
+        )
+        return metrics
+
+    def _fit_value(self, obs: torch.Tensor, targets: torch.Tensor) -> float:
+        """phi <- phi - value_lr * grad mean_t (V_phi(s_t) - G_t)^2, ``value_epochs`` times."""
+        for _ in range(self.cfg.value_epochs):
+            loss = (self.value(obs) - targets).pow(2).mean()
+            self.value_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.clip_grads(self.value.parameters())
+            self.value_opt.step()
+        return loss.item()
+
+    def _grad_variance(self, weighted_log_prob: torch.Tensor, lengths: np.ndarray) -> float:
+        """tr Cov of the batch-mean gradient: 1/E sum_p Var_i(g_ip), g_i = grad of -sum_t log pi * (Psi - b) over episode i."""
+        params = [p for p in self.policy.parameters() if p.requires_grad]
+        grads = []
+        for chunk in torch.split(weighted_log_prob, lengths.tolist()):
+            g = torch.autograd.grad(-chunk.sum(), params, retain_graph=True)
+            grads.append(torch.cat([x.reshape(-1) for x in g]))
+        per_episode = torch.stack(grads)  # (E, P)
+        return float(per_episode.var(dim=0, unbiased=True).sum() / len(lengths))

@@ -1,0 +1,51 @@
+"""Checkpoints: state dicts, counters, RNG states, the resolved config and the pgtrain version; never pickled objects.
+
+Written to a temporary file and renamed (a half-written ``last.pt`` never exists), loaded with
+``torch.load(weights_only=True)`` (a checkpoint carrying a pickle payload executes nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import pgtrain
+from pgtrain.errors import PgtrainError
+
+FORMAT_VERSION = 1
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    """Atomically write ``state`` (plus format and pgtrain versions) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format_version": FORMAT_VERSION, "pgtrain_version": pgtrain.__version__, **state}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a checkpoint safely; any problem is a one-line PgtrainError."""
+    if not path.is_file():
+        raise PgtrainError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as ex:
+        first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+        raise PgtrainError(f"checkpoint {path} is not a readable pgtrain checkpoint (truncated, corrupt or unsafe): {first}") from None
+    if not isinstance(state, dict) or "format_version" not in state:
+        raise PgtrainError(f"checkpoint {path} is not a pgtrain checkpoint (no format version)")
+    if state["format_version"] != FORMAT_VERSION:
+        raise PgtrainError(
+            f"checkpoint {path} has format version {state['format_version']}, this pgtrain {pgtrain.__version__} reads "
+            f"version {FORMAT_VERSION}; use the pgtrain version that wrote it ({state.get('pgtrain_version', 'unknown')})"
+        )
+    return state

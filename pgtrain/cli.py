@@ -1,0 +1,138 @@
+"""The ``pgtrain`` command: compose the Hydra config, check it, hand it to the workspace. No training logic here.
+
+Every user error leaves as one line, ``pgtrain: error: ...``, with exit status 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pgtrain import checkpoint
+from pgtrain.config import one_line, register_configs, typed_config
+from pgtrain.errors import PgtrainError
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+# What `pgtrain resume=RUN_DIR` may change; everything else comes from the run's checkpoint.
+RESUME_OVERRIDABLE = (
+    "total_steps",
+    "device.name",
+    "device.torch_threads",
+    "progress",
+    "log_interval_s",
+    "checkpoint_interval",
+    "checkpoint_every_s",
+    "eval_interval",
+    "eval_episodes",
+    "stop_on_solve",
+)
+
+register_configs()
+
+
+class RunGuard(Callback):
+    """Hydra callback that refuses bad configs and existing run directories before Hydra creates any file.
+
+    Hydra turns exceptions raised in callbacks into warnings, so a refusal leaves through SystemExit.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from pgtrain.workspace import prepare
+
+        try:
+            prepare(config)
+            _refuse_existing(Path(str(config.hydra.run.dir)))
+        except PgtrainError as ex:
+            _fail(str(ex))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            _refuse_existing(Path(str(config.hydra.sweep.dir)))
+        except PgtrainError as ex:
+            _fail(str(ex))
+
+
+def _refuse_existing(path: Path) -> None:
+    if path.exists() and any(path.iterdir()):
+        raise PgtrainError(
+            f"{path} already exists and holds files; pgtrain never overwrites a run: choose another directory "
+            f"(or continue that run with pgtrain resume={path})"
+        )
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
+def _train(cfg: DictConfig) -> float:
+    from pgtrain.workspace import Workspace
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    summary = Workspace(cfg, run_dir).train()
+    return summary["final_return"] if summary["final_return"] is not None else float("nan")
+
+
+def resume(run_dir: Path, overrides: list[str]) -> None:
+    """Continue ``run_dir`` in place from ``checkpoints/last.pt`` with the run's own config."""
+    from pgtrain.workspace import Workspace
+
+    if not run_dir.is_dir():
+        raise PgtrainError(f"resume={run_dir}: no such directory")
+    last = run_dir / "checkpoints" / "last.pt"
+    if not (run_dir / ".hydra" / "config.yaml").is_file() or not last.parent.is_dir():
+        raise PgtrainError(f"resume={run_dir}: not a pgtrain run directory (no .hydra/config.yaml or checkpoints/)")
+    state = checkpoint.load(last)
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+")
+        if key not in RESUME_OVERRIDABLE:
+            raise PgtrainError(f"resume: {key} cannot change when resuming; allowed: {', '.join(RESUME_OVERRIDABLE)}")
+    cfg = typed_config(state["config"])
+    try:
+        cfg.merge_with_dotlist(overrides)
+    except OmegaConfBaseException as ex:
+        raise PgtrainError(one_line(str(ex))) from None
+    done = int(state["counters"]["env_steps"])
+    if done >= cfg.total_steps:
+        raise PgtrainError(
+            f"{run_dir} already finished: {done:,} env steps done of total_steps={cfg.total_steps:,}; "
+            f"pass a larger budget to extend it, e.g. pgtrain resume={run_dir} total_steps={2 * max(done, 1)}"
+        )
+    Workspace(cfg, run_dir, resume=True).train()
+
+
+def _hydra_message(ex: BaseException) -> str:
+    parts = [str(ex)]
+    if ex.__cause__ is not None and str(ex.__cause__) not in parts[0]:
+        parts.append(str(ex.__cause__))
+    return one_line("\n".join(parts))
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    resume_args = [a for a in args if a.startswith("resume=")]
+    try:
+        if resume_args:
+            rest = [a for a in args if not a.startswith("resume=")]
+            resume(Path(resume_args[-1].split("=", 1)[1]), rest)
+            return
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach the handlers below instead of Hydra's report
+        _train()
+    except PgtrainError as ex:
+        _fail(str(ex))
+    except (HydraException, OmegaConfBaseException) as ex:
+        _fail(f"{_hydra_message(ex)} (see pgtrain --help)")
+
+
+def _fail(message: str) -> None:
+    print(f"pgtrain: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Collectors step the vector env with an algorithm's policy and hand back the batch its ``update`` learns from.
+
+- :class:`EpisodeCollector` returns whole episodes (REINFORCE);
+- :class:`RolloutCollector` returns ``(T, N)`` rollouts of ``n_steps`` per env (A2C and the online actor-critic);
+- :class:`ReplayCollector` feeds a replay buffer and hands it over once learning starts (DDPG).
+
+All envs use NEXT_STEP autoreset (see :mod:`pgtrain.envs`): the step after an episode ends only resets that env, so
+its transition is not real; collectors mark it invalid and do not count it as an env step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+
+class Actor(Protocol):
+    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray: ...
+
+
+@dataclass
+class Episode:
+    """A finished training episode, for logging."""
+
+    ret: float
+    length: int
+    env_step: int  # the env-step counter when it ended
+
+
+class Collector:
+    """Steps ``envs`` and keeps the counters and finished-episode statistics every collector shares."""
+
+    def __init__(self, envs: VectorEnv, seed: int) -> None:
+        self.envs = envs
+        self.num_envs = envs.num_envs
+        self.obs, _ = envs.reset(seed=seed)
+        envs.action_space.seed(seed)
+        self.prev_done = np.zeros(self.num_envs, dtype=bool)
+        space = envs.single_action_space
+        # Gaussian samples may leave the action box: the env gets them clipped, the algorithm keeps them as sampled.
+        self.bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
+        self.env_steps = 0
+        self.finished: list[Episode] = []
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One vector step; returns ``(next_obs, rewards, terminated, truncated, valid)`` and advances ``self.obs``.
+
+        ``valid`` is False for the envs whose step was only an autoreset.
+        """
+        valid = ~self.prev_done
+        env_actions = actions if self.bounds is None else np.clip(actions, *self.bounds)
+        next_obs, rewards, terminated, truncated, info = self.envs.step(env_actions)
+        self.env_steps += int(valid.sum())
+        if "_episode" in info:
+            for i in np.flatnonzero(info["_episode"]):
+                self.finished.append(Episode(float(info["episode"]["r"][i]), int(info["episode"]["l"][i]), self.env_steps))
+        self.prev_done = terminated | truncated
+        self.obs = next_obs
+        return next_obs, rewards, terminated, truncated, valid
+
+    def pop_finished(self) -> list[Episode]:
+        out, self.finished = self.finished, []
+        return out
+
+    def collect(self, algo: Any) -> Any:
+        raise NotImplementedError
+
+
+@dataclass
+class EpisodeBatch:
+    """Whole episodes laid end to end: ``obs`` ``(sum(lengths), *obs_shape)``, ``actions`` ``(sum(lengths), ...)``,
+    ``rewards`` ``(sum(lengths),)``; ``lengths`` ``(E,)``; ``terminated`` ``(E,)`` (False = cut by a time limit)."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    lengths: np.ndarray
+    terminated: np.ndarray
+
+
+class EpisodeCollector(Collector):
+    """Runs the envs until ``episodes`` whole episodes have finished and returns them.
+
+    Per-step data goes into growable ``(time, env)`` arrays; an episode is the slice of its env's column from its
+    first step to its last, so no per-env Python work happens in the step loop. Episodes still running when a batch
+    is handed over keep going after the update (their early steps came from the previous policy: the usual,
+    small, staleness of vectorised REINFORCE).
+    """
+
+    def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
+        super().__init__(envs, seed)
+        self.episodes = episodes
+        self.capacity = 1024
+        self.base = 0  # absolute step index of row 0 of the buffers
+        self.t = 0  # absolute index of the next step
+        self.start = np.zeros(self.num_envs, dtype=np.int64)  # absolute step at which each env's episode began
+        self.buf_obs: np.ndarray | None = None
+        self.buf_act: np.ndarray | None = None
+        self.buf_rew = np.zeros((self.capacity, self.num_envs), dtype=np.float32)
+        self.ready: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = []
+
+    def _store(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        if self.buf_obs is None:
+            self.buf_obs = np.zeros((self.capacity, *obs.shape), dtype=obs.dtype)
+            self.buf_act = np.zeros((self.capacity, *actions.shape), dtype=actions.dtype)
+        row = self.t - self.base
+        if row == self.capacity:
+            self._grow()
+        self.buf_obs[row] = obs
+        self.buf_act[row] = actions
+        self.buf_rew[row] = rewards
+
+    def _grow(self) -> None:
+        self.capacity *= 2
+        for name in ("buf_obs", "buf_act", "buf_rew"):
+            old = getattr(self, name)
+            new = np.zeros((self.capacity, *old.shape[1:]), dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def _compact(self) -> None:
+        """Drop the rows older than every running episode's first step."""
+        keep_from = int(self.start.min()) - self.base
+        if keep_from <= 0:
+            return
+        used = self.t - self.base
+        for buf in (self.buf_obs, self.buf_act, self.buf_rew):
+            buf[: used - keep_from] = buf[keep_from:used]
+        self.base += keep_from
+
+    def collect(self, algo: Actor) -> EpisodeBatch:
+        while len(self.ready) < self.episodes:
+            obs = self.obs
+            actions = algo.act(obs, explore=True)
+            _, rewards, terminated, truncated, valid = self.step(actions)
+            self._store(obs, actions, rewards)
+            self.start[~valid] = self.t + 1  # an autoreset step: the new episode starts at the next step
+            for i in np.flatnonzero((terminated | truncated) & valid):
+                rows = slice(int(self.start[i]) - self.base, self.t + 1 - self.base)
+                self.ready.append(
+                    (self.buf_obs[rows, i].copy(), self.buf_act[rows, i].copy(), self.buf_rew[rows, i].copy(), bool(terminated[i]))
+                )
+            self.t += 1
+        episodes, self.ready = self.ready[: self.episodes], self.ready[self.episodes :]
+        self._compact()
+        return EpisodeBatch(
+            obs=np.concatenate([e[0] for e in episodes]),
+            actions=np.concatenate([e[1] for e in episodes]),
+            rewards=np.concatenate([e[2] for e in episodes]),
+            lengths=np.array([len(e[2]) for e in episodes]),
+            terminated=np.array([e[3] for e in episodes]),
+        )
+
+
+@dataclass
+class Rollout:
+    """``n_steps`` of every env. ``obs`` ``(T, N, *obs_shape)``; ``next_obs`` the observation each step returned
+    (the true final observation where an episode ended); ``actions``, ``rewards``, ``terminated``, ``truncated``,
+    ``valid`` ``(T, N, ...)``; ``valid`` is False on autoreset steps, which carry no transition."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    valid: np.ndarray
+
+
+class RolloutCollector(Collector):
+    """Steps every env ``n_steps`` times and returns the ``(T, N)`` rollout."""
+
+    def __init__(self, envs: VectorEnv, seed: int, n_steps: int) -> None:
+        super().__init__(envs, seed)
+        self.n_steps = n_steps
+
+    def collect(self, algo: Actor) -> Rollout:
+        steps: list[tuple[np.ndarray, ...]] = []
+        for _ in range(self.n_steps):
+            obs = self.obs
+            actions = algo.act(obs, explore=True)
+            next_obs, rewards, terminated, truncated, valid = self.step(actions)
+            steps.append((obs, actions, rewards, next_obs, terminated, truncated, valid))
+        return Rollout(*(np.stack(column) for column in zip(*steps)))
+
+
+def evaluate(algo: Actor, env_cfg: Any, episodes: int, seed: int, explore: bool = False) -> list[float]:
+    """Returns of ``episodes`` episodes played with deterministic actions (``explore=False``), one per env copy."""
+    from pgtrain.envs import make_vec_env
+
+    envs = make_vec_env(env_cfg, episodes)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        returns = np.zeros(episodes)
+        running = np.ones(episodes, dtype=bool)
+        space = envs.single_action_space
+        while running.any():
+            actions = algo.act(obs, explore=explore)
+            if isinstance(space, gym.spaces.Box):
+                actions = np.clip(actions, space.low, space.high)
+            obs, rewards, terminated, truncated, _ = envs.step(actions)
+            returns += rewards * running
+            running &= ~(terminated | truncated)
+        return returns.tolist()
+    finally:
+        envs.close()

@@ -1,0 +1,333 @@
+"""Typed schemas for every option, registered in Hydra's ConfigStore.
+
+The YAML files in ``configs/`` are what users edit; each one starts from a schema here (``<name>_schema`` in its group),
+so a misspelled key or a wrong type fails when the config is composed. Range checks live in ``__post_init__`` and run
+when :func:`to_object` turns the composed config into these dataclasses.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+from pgtrain.errors import PgtrainError
+
+
+class ReturnType(str, Enum):
+    """Which return weights log pi(a_t|s_t) in REINFORCE."""
+
+    total = "total"  # G(tau) = sum_t gamma^t r_t for every step of the episode
+    reward_to_go = "reward_to_go"  # G_t = sum_{k>=t} gamma^(k-t) r_k (causality)
+
+
+class Baseline(str, Enum):
+    """What REINFORCE subtracts from the return."""
+
+    none = "none"
+    mean = "mean"  # the batch's mean return, a constant
+    value = "value"  # a learned V(s) regressed on the Monte-Carlo returns
+
+
+class CriticTarget(str, Enum):
+    """How the actor-critic's value network is trained."""
+
+    td = "td"  # y_t = r_t + gamma (1 - terminated_t) V(s_{t+1})
+    mc = "mc"  # y_t = discounted rewards to the episode end, bootstrapped only where the rollout is cut
+
+
+class Optimizer(str, Enum):
+    adam = "adam"
+    sgd = "sgd"
+    rmsprop = "rmsprop"
+
+
+class Activation(str, Enum):
+    tanh = "tanh"
+    relu = "relu"
+
+
+class DiscreteHead(str, Enum):
+    """Policy head for discrete actions."""
+
+    softmax = "softmax"  # categorical over all actions
+    sigmoid = "sigmoid"  # one logit, P(action 1) = sigmoid(z); two actions only (the lecture's Pong network)
+
+
+class Noise(str, Enum):
+    gaussian = "gaussian"
+    ou = "ou"  # Ornstein-Uhlenbeck
+
+
+class DeviceName(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class ActionType(str, Enum):
+    discrete = "discrete"
+    continuous = "continuous"
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise PgtrainError(message)
+
+
+def _check_gamma(key: str, gamma: float) -> None:
+    _check(0.0 < gamma <= 1.0, f"{key}={gamma} is out of range: the discount must lie in (0, 1], e.g. {key}=0.99")
+
+
+def _check_positive(key: str, value: float) -> None:
+    _check(value > 0, f"{key}={value} is out of range: it must be > 0")
+
+
+def _check_at_least(key: str, value: float, low: float) -> None:
+    _check(value >= low, f"{key}={value} is out of range: it must be >= {low}")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Algorithms
+
+
+@dataclass
+class AlgoConfig:
+    """Options every algorithm has."""
+
+    name: str = MISSING  # registry name: reinforce | a2c | ddpg
+    num_envs: int = 8  # parallel environments in the vector env
+    gamma: float = 0.99  # discount factor
+    lr: float = 1e-3  # learning rate of the policy (actor)
+    optimizer: Optimizer = Optimizer.adam  # optimiser for every network
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # widths of the hidden layers
+    activation: Activation = Activation.tanh  # hidden-layer non-linearity
+    network: str = "mlp"  # torso: mlp, or cnn for image observations
+    max_grad_norm: float = 0.0  # clip the global gradient norm to this (0 = no clipping)
+
+    def __post_init__(self) -> None:
+        _check_at_least("algo.num_envs", self.num_envs, 1)
+        _check_gamma("algo.gamma", self.gamma)
+        _check_positive("algo.lr", self.lr)
+        _check(all(h >= 1 for h in self.hidden_sizes), f"algo.hidden_sizes={self.hidden_sizes}: widths must be >= 1")
+        _check_at_least("algo.max_grad_norm", self.max_grad_norm, 0.0)
+        _check(self.network in ("mlp", "cnn"), f"algo.network={self.network}: choose mlp or cnn")
+
+
+@dataclass
+class ReinforceConfig(AlgoConfig):
+    """REINFORCE: loss = -Psi_t log pi(a_t|s_t), Psi from the options below."""
+
+    name: str = "reinforce"
+    return_type: ReturnType = ReturnType.reward_to_go  # total episode return or reward-to-go
+    baseline: Baseline = Baseline.value  # none | mean | value
+    episodes_per_update: int = 8  # 1 = the lecture's per-episode stochastic update; more = the batch estimate
+    normalize_advantage: bool = True  # standardise Psi over the batch (zero mean, unit std)
+    entropy_coef: float = 0.0  # weight of the entropy bonus
+    value_lr: float = 1e-3  # learning rate of V(s) when baseline=value
+    value_epochs: int = 1  # regression passes of V(s) over each batch
+    discrete_head: DiscreteHead = DiscreteHead.softmax  # softmax, or sigmoid for two actions
+    reset_return_on_reward: bool = False  # restart the discounted sum at every nonzero reward (Pong: every point)
+    grad_variance_interval: int = 1  # estimate the gradient variance every this many updates (0 = never)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_at_least("algo.episodes_per_update", self.episodes_per_update, 1)
+        _check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)
+        _check_positive("algo.value_lr", self.value_lr)
+        _check_at_least("algo.value_epochs", self.value_epochs, 1)
+        _check_at_least("algo.grad_variance_interval", self.grad_variance_interval, 0)
+
+
+@dataclass
+class A2CConfig(AlgoConfig):
+    """Synchronous advantage actor-critic; num_envs=1, n_steps=1 is the lecture's online actor-critic."""
+
+    name: str = "a2c"
+    n_steps: int = 5  # steps per env per update (the rollout length)
+    gae_lambda: float = 1.0  # GAE(lambda); 1.0 = n-step returns, 0.0 = one-step TD error
+    critic_target: CriticTarget = CriticTarget.mc  # td | mc
+    value_coef: float = 0.5  # weight of the value loss
+    entropy_coef: float = 0.0  # weight of the entropy bonus
+    normalize_advantage: bool = False  # standardise advantages over the batch
+    shared_network: bool = False  # one torso for actor and critic, or two separate networks
+    discrete_head: DiscreteHead = DiscreteHead.softmax  # softmax, or sigmoid for two actions
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_at_least("algo.n_steps", self.n_steps, 1)
+        _check(0.0 <= self.gae_lambda <= 1.0, f"algo.gae_lambda={self.gae_lambda} is out of range: it must lie in [0, 1]")
+        _check_at_least("algo.value_coef", self.value_coef, 0.0)
+        _check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)
+
+
+@dataclass
+class DDPGConfig(AlgoConfig):
+    """Deep deterministic policy gradient with replay, target networks and exploration noise."""
+
+    name: str = "ddpg"
+    num_envs: int = 1
+    critic_lr: float = 1e-3  # learning rate of Q(s, a)
+    buffer_size: int = 100_000  # replay capacity in transitions
+    batch_size: int = 128  # transitions per gradient step
+    tau: float = 0.005  # Polyak rate: theta' <- tau theta + (1 - tau) theta'
+    learning_starts: int = 1_000  # uniformly random actions for this many env steps before learning
+    gradient_steps: int = 1  # gradient steps per env step (per vector step)
+    noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
+    noise_std: float = 0.1  # noise scale, as a fraction of the action range's half-width
+    ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion
+    save_buffer: bool = False  # store the replay buffer in checkpoints (it can be large)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive("algo.critic_lr", self.critic_lr)
+        _check_at_least("algo.buffer_size", self.buffer_size, 1)
+        _check_at_least("algo.batch_size", self.batch_size, 1)
+        _check(0.0 < self.tau <= 1.0, f"algo.tau={self.tau} is out of range: it must lie in (0, 1]")
+        _check_at_least("algo.learning_starts", self.learning_starts, 0)
+        _check_at_least("algo.gradient_steps", self.gradient_steps, 0)
+        _check_at_least("algo.noise_std", self.noise_std, 0.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Environments
+
+
+@dataclass
+class EnvConfig:
+    """An environment and what pgtrain needs to know about it before building it."""
+
+    name: str = MISSING  # short name: cartpole | pendulum | pong
+    id: str = MISSING  # gymnasium id
+    action_type: ActionType = MISSING  # discrete | continuous: checked against the algorithm before anything runs
+    vectorization: str = "sync"  # vector_entry_point (numpy-vectorised env), sync or async (subprocesses)
+    solve_threshold: Optional[float] = None  # the mean return that counts as solved
+    solve_window: int = 100  # ... over this many most recent training episodes
+    max_episode_steps: Optional[int] = None  # override the env's time limit (null = the env's own)
+
+    def __post_init__(self) -> None:
+        _check(
+            self.vectorization in ("vector_entry_point", "sync", "async"),
+            f"env.vectorization={self.vectorization}: choose vector_entry_point, sync or async",
+        )
+        _check_at_least("env.solve_window", self.solve_window, 1)
+        if self.max_episode_steps is not None:
+            _check_at_least("env.max_episode_steps", self.max_episode_steps, 1)
+
+
+@dataclass
+class PongConfig(EnvConfig):
+    """ALE Pong from pixels."""
+
+    frameskip: int = 4  # emulator frames per agent step
+    repeat_action_probability: float = 0.0  # sticky actions
+    preprocess: str = "lecture"  # lecture: 80x80 binarised frame difference; stack: 84x84 grey frame stack (for cnn)
+    frame_stack: int = 4  # frames stacked when preprocess=stack
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_at_least("env.frameskip", self.frameskip, 1)
+        _check(
+            0.0 <= self.repeat_action_probability <= 1.0,
+            f"env.repeat_action_probability={self.repeat_action_probability} must lie in [0, 1]",
+        )
+        _check(self.preprocess in ("lecture", "stack"), f"env.preprocess={self.preprocess}: choose lecture or stack")
+        _check_at_least("env.frame_stack", self.frame_stack, 1)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Device and the top level
+
+
+@dataclass
+class DeviceConfig:
+    name: DeviceName = DeviceName.auto  # auto = cuda when present, else cpu
+    torch_threads: int = 1  # torch intra-op threads; small networks on few cores are fastest with 1
+
+    def __post_init__(self) -> None:
+        _check_at_least("device.torch_threads", self.torch_threads, 1)
+
+
+@dataclass
+class Config:
+    algo: Any = MISSING  # group algo: reinforce | a2c | ddpg
+    env: Any = MISSING  # group env: cartpole | pendulum | pong
+    device: DeviceConfig = MISSING  # group device: auto | cpu | cuda
+    seed: int = 0  # seeds python, numpy, torch and the envs
+    total_steps: int = 200_000  # budget in environment steps, summed over parallel envs
+    checkpoint_interval: int = 0  # env steps between periodic checkpoints kept as step_<n>.pt (0 = only last.pt)
+    checkpoint_every_s: float = 60.0  # also refresh last.pt this often in wall-clock seconds (0 = only at the end)
+    eval_interval: int = 0  # env steps between deterministic evaluations, logged as eval/mean_return (0 = never)
+    eval_episodes: int = 5  # episodes per evaluation
+    log_interval_s: float = 5.0  # seconds between console lines when stdout is not a terminal
+    progress: bool = True  # show a progress bar or periodic lines
+    stop_on_solve: bool = False  # end the run once the env's solve threshold is reached
+    resume: Optional[str] = None  # a run directory to continue in place (handled before Hydra composes)
+
+    def __post_init__(self) -> None:
+        _check_at_least("total_steps", self.total_steps, 0)
+        _check_at_least("checkpoint_interval", self.checkpoint_interval, 0)
+        _check_at_least("checkpoint_every_s", self.checkpoint_every_s, 0.0)
+        _check_at_least("eval_interval", self.eval_interval, 0)
+        _check_at_least("eval_episodes", self.eval_episodes, 1)
+
+
+ALGO_SCHEMAS: dict[str, type[AlgoConfig]] = {"reinforce": ReinforceConfig, "a2c": A2CConfig, "ddpg": DDPGConfig}
+
+
+def register_configs() -> None:
+    """Put every schema in Hydra's ConfigStore, under ``schema/<group>/<name>``; each YAML option starts from one."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    for name, node in ALGO_SCHEMAS.items():
+        cs.store(group="schema/algo", name=name, node=node)
+    cs.store(group="schema/env", name="env", node=EnvConfig)
+    cs.store(group="schema/env", name="pong", node=PongConfig)
+    cs.store(group="schema/device", name="device", node=DeviceConfig)
+
+
+def to_object(cfg: DictConfig) -> Config:
+    """The composed config as typed dataclasses, with every range checked; a bad value raises PgtrainError."""
+    if "hydra" in cfg:  # a callback sees Hydra's own node beside ours
+        cfg = copy.deepcopy(cfg)
+        with open_dict(cfg):
+            cfg.pop("hydra")
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as ex:
+        raise PgtrainError(one_line(str(ex))) from ex
+    assert isinstance(obj, Config)
+    return obj
+
+
+def one_line(text: str) -> str:
+    """Collapse a multi-line library message into one line: ``Available options in 'algo': a2c, ddpg, reinforce``."""
+    text = text.split("Config search path")[0]
+    out = ""
+    for line in (part.strip() for part in text.strip().splitlines()):
+        if not line:
+            continue
+        if not out:
+            out = line
+        elif out.endswith(":") or out.endswith(","):
+            out += " " + line + ("" if line.endswith(":") else ",")
+        else:
+            out += "; " + line
+    return out.rstrip(",;").replace(":,", ":")
+
+
+def typed_config(plain: dict[str, Any]) -> DictConfig:
+    """Re-type a saved, plain config (a checkpoint's) against the schemas, as Hydra's composition would."""
+    try:
+        base = OmegaConf.structured(Config)
+        base.algo = OmegaConf.structured(ALGO_SCHEMAS[plain["algo"]["name"]])
+        base.env = OmegaConf.structured(PongConfig if plain["env"]["name"] == "pong" else EnvConfig)
+        base.device = OmegaConf.structured(DeviceConfig)
+        return OmegaConf.merge(base, {k: v for k, v in plain.items() if k != "hydra"})
+    except (KeyError, TypeError, OmegaConfBaseException) as ex:
+        raise PgtrainError(f"the saved config does not fit this pgtrain's schemas: {one_line(str(ex))}") from None

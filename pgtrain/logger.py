@@ -1,0 +1,85 @@
+"""TensorBoard and console output: the only place a run writes scalars or prints progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+from tqdm import tqdm
+
+
+class Logger:
+    """Scalars go to TensorBoard with x = env steps; progress goes to a tqdm bar on a terminal, or to plain periodic
+    lines when stdout is not one (files, CI, sweeps).
+
+    ``purge_step`` (on resume) drops the events a previous process logged after its last checkpoint, so a resumed
+    curve has no duplicated points.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int = 0,
+        progress: bool = True,
+        log_interval_s: float = 5.0,
+        purge_step: int | None = None,
+    ) -> None:
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+        self.total_steps = total_steps
+        self.log_interval_s = log_interval_s
+        self.last_line = time.perf_counter()
+        self.pending: dict[str, list[float]] = defaultdict(list)
+        self.bar = None
+        self.progress = progress
+        if progress and sys.stdout.isatty():
+            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stdout)
+        self.shown_step = start_step
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self.writer.add_scalar(tag, value, step)
+
+    def accumulate(self, metrics: dict[str, float]) -> None:
+        """Keep an update's metrics; :meth:`flush_metrics` writes their means."""
+        for key, value in metrics.items():
+            self.pending[key].append(value)
+
+    def flush_metrics(self, step: int) -> None:
+        for key, values in self.pending.items():
+            self.writer.add_scalar(key, sum(values) / len(values), step)
+        self.pending.clear()
+
+    def show(self, step: int, sps: float, recent_return: float | None, extra: str = "") -> None:
+        """Advance the progress bar, or print a line every ``log_interval_s`` seconds."""
+        if not self.progress:
+            return
+        ret = "n/a" if recent_return is None else f"{recent_return:.2f}"
+        if self.bar is not None:
+            self.bar.update(max(0, min(step, self.total_steps) - self.shown_step))
+            self.shown_step = min(step, self.total_steps)
+            self.bar.set_postfix_str(f"sps={sps:,.0f} return={ret}{extra}", refresh=False)
+            return
+        now = time.perf_counter()
+        if now - self.last_line >= self.log_interval_s:
+            self.last_line = now
+            print(f"step {step:>10,}/{self.total_steps:,}  sps {sps:>9,.0f}  mean return {ret}{extra}", flush=True)
+
+    def hparams(self, config: dict[str, Any], metrics: dict[str, float], step: int) -> None:
+        """The flattened config beside the final metrics, in the HParams tab (written into this run's own file)."""
+        exp, ssi, sei = hparams(config, metrics)
+        file_writer = self.writer._get_file_writer()
+        for summary in (exp, ssi, sei):
+            file_writer.add_summary(summary)
+        for key, value in metrics.items():
+            self.writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.writer.flush()
+        self.writer.close()

@@ -1,0 +1,174 @@
+"""Networks: torsos (MLP, CNN) and policy heads (categorical, Bernoulli, Gaussian, deterministic).
+
+Every algorithm builds its networks here, so the architecture options mean the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Bernoulli, Categorical, Distribution, Independent, Normal
+
+from pgtrain.config import Activation, DiscreteHead
+from pgtrain.errors import PgtrainError
+
+# Argument validation in torch.distributions costs more than the maths for small batches.
+Distribution.set_default_validate_args(False)
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def mlp(in_dim: int, hidden_sizes: Sequence[int], activation: Activation | str, out_dim: int | None = None) -> nn.Sequential:
+    """Fully connected layers ``in_dim -> hidden_sizes... -> out_dim`` (no activation after the last layer).
+
+    With ``out_dim=None`` the network ends with the last hidden layer's activation (a torso).
+    """
+    act = _ACTIVATIONS[Activation(activation).value]
+    layers: list[nn.Module] = []
+    last = in_dim
+    for width in hidden_sizes:
+        layers += [nn.Linear(last, width), act()]
+        last = width
+    if out_dim is not None:
+        layers.append(nn.Linear(last, out_dim))
+    return nn.Sequential(*layers)
+
+
+def mlp_out_dim(in_dim: int, hidden_sizes: Sequence[int]) -> int:
+    return hidden_sizes[-1] if len(hidden_sizes) else in_dim
+
+
+class NatureCNN(nn.Module):
+    """The DQN/A2C Atari torso: 3 conv layers and a 512-wide linear layer, for ``(C, 84, 84)`` uint8 frames."""
+
+    def __init__(self, in_channels: int, out_dim: int = 512) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(64 * 7 * 7, out_dim),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.float() / 255.0)
+
+
+def torso(obs_space: gym.Space, network: str, hidden_sizes: Sequence[int], activation: Activation | str) -> tuple[nn.Module, int]:
+    """A feature extractor for ``obs_space`` and its output width."""
+    shape = obs_space.shape or ()
+    if network == "cnn":
+        if len(shape) != 3:
+            raise PgtrainError(f"algo.network=cnn needs image observations (C, H, W); this env gives shape {shape}")
+        return NatureCNN(shape[0]), 512
+    in_dim = int(np.prod(shape))
+    return nn.Sequential(nn.Flatten(), mlp(in_dim, hidden_sizes, activation)), mlp_out_dim(in_dim, hidden_sizes)
+
+
+class Policy(nn.Module):
+    """A stochastic policy pi(a|s): a torso and a head that returns a torch distribution.
+
+    - discrete actions, ``head=softmax``: Categorical over ``n`` logits;
+    - discrete actions, ``head=sigmoid``: one logit z, P(a=1|s) = sigmoid(z) (two actions only; the lecture's Pong net);
+    - continuous actions: Normal(mu(s), exp(log_std)) with a learned, state-independent log-std, summed over action dims.
+    """
+
+    def __init__(
+        self,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        network: str = "mlp",
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: Activation | str = Activation.tanh,
+        discrete_head: DiscreteHead | str = DiscreteHead.softmax,
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.torso, width = torso(obs_space, network, hidden_sizes, activation)
+        self.kind = _policy_kind(action_space, DiscreteHead(discrete_head))
+        if self.kind == "categorical":
+            self.head = nn.Linear(width, int(action_space.n))
+        elif self.kind == "bernoulli":
+            self.head = nn.Linear(width, 1)
+        else:
+            act_dim = int(np.prod(action_space.shape))
+            self.head = nn.Linear(width, act_dim)
+            self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+
+    def distribution(self, obs: torch.Tensor) -> Distribution:
+        """pi(.|s) for a batch of observations ``(B, *obs_shape)``; samples have shape ``(B,)`` or ``(B, act_dim)``."""
+        out = self.head(self.torso(obs))
+        if self.kind == "categorical":
+            return Categorical(logits=out)
+        if self.kind == "bernoulli":
+            return Bernoulli(logits=out.squeeze(-1))
+        return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action: argmax, P(a=1) > 0.5, or the Gaussian mean."""
+        out = self.head(self.torso(obs))
+        if self.kind == "categorical":
+            return out.argmax(-1)
+        if self.kind == "bernoulli":
+            return (out.squeeze(-1) > 0).float()
+        return out
+
+
+def _policy_kind(action_space: gym.Space, head: DiscreteHead) -> str:
+    if isinstance(action_space, gym.spaces.Discrete):
+        if head == DiscreteHead.sigmoid:
+            if action_space.n != 2:
+                raise PgtrainError(f"algo.discrete_head=sigmoid needs exactly two actions; this env has {action_space.n}")
+            return "bernoulli"
+        return "categorical"
+    if isinstance(action_space, gym.spaces.Box):
+        return "gaussian"
+    raise PgtrainError(f"unsupported action space {action_space}")
+
+
+class ValueNet(nn.Module):
+    """A state-value function V(s) -> ``(B,)``."""
+
+    def __init__(self, obs_space: gym.Space, network: str, hidden_sizes: Sequence[int], activation: Activation | str) -> None:
+        super().__init__()
+        self.torso, width = torso(obs_space, network, hidden_sizes, activation)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.torso(obs)).squeeze(-1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """adam | sgd | rmsprop, by the config's ``optimizer`` option."""
+    name = getattr(name, "value", name)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "rmsprop":
+        # The epsilon and alpha of the A2C paper and of RL Zoo's Atari settings.
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
+    raise PgtrainError(f"unknown optimizer {name}")
+
+
+def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> None:
+    """Orthogonal weights, zero biases: the initialisation of the A2C/PPO baselines."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.orthogonal_(m.weight, gain)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,327 @@
+"""The one training loop: collect, update, log, evaluate, checkpoint, resume.
+
+A :class:`Workspace` owns the envs, the algorithm, the collector, the logger and the counters of one run, and writes
+only inside its run directory: TensorBoard events, ``checkpoints/``, ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from pgtrain import checkpoint
+from pgtrain.algos import algo_class, check_action_type
+from pgtrain.collectors import Collector, EpisodeCollector, RolloutCollector, evaluate
+from pgtrain.config import Config, DeviceConfig, DeviceName, to_object
+from pgtrain.envs import make_vec_env
+from pgtrain.errors import PgtrainError
+from pgtrain.logger import Logger
+
+RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: save, then exit with the conventional status 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def resolve_device(cfg: DeviceConfig) -> torch.device:
+    """auto = cuda when present, else cpu; cuda without a GPU is an error."""
+    if cfg.name == DeviceName.cuda and not torch.cuda.is_available():
+        raise PgtrainError("device=cuda but torch sees no CUDA GPU here; use device=auto or device=cpu")
+    if cfg.name == DeviceName.cpu or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def prepare(cfg: DictConfig) -> Config:
+    """Everything that can be checked before a run writes anything: types, ranges, algo x env, device."""
+    obj = to_object(cfg)
+    check_action_type(obj.algo.name, obj.env.name, obj.env.action_type.value)
+    resolve_device(obj.device)
+    return obj
+
+
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The config as ``{"algo.lr": 0.01, ...}`` with TensorBoard-friendly values, for the HParams tab."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            key = prefix[:-1]
+            out[key] = node if isinstance(node, (int, float, str, bool)) else str(node)
+
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    walk({k: v for k, v in plain.items() if k != "hydra"}, "")
+    return out
+
+
+def make_collector(kind: str, envs: Any, cfg: Config) -> Collector:
+    if kind == "episodes":
+        return EpisodeCollector(envs, cfg.seed, cfg.algo.episodes_per_update)
+    if kind == "rollout":
+        return RolloutCollector(envs, cfg.seed, cfg.algo.n_steps)
+    if kind == "replay":
+        from pgtrain.collectors import ReplayCollector
+
+        return ReplayCollector(envs, cfg.seed, cfg.algo)
+    raise PgtrainError(f"unknown collector kind {kind!r}")
+
+
+class Workspace:
+    """One run: ``Workspace(cfg, run_dir).train()`` trains to ``total_steps`` (or resumes from ``checkpoints/last.pt``)."""
+
+    def __init__(self, raw_cfg: DictConfig, run_dir: Path, resume: bool = False) -> None:
+        self.raw_cfg = raw_cfg
+        self.cfg = cfg = prepare(raw_cfg)
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        torch.set_num_threads(cfg.device.torch_threads)
+        self.device = resolve_device(cfg.device)
+        self._seed(cfg.seed)
+
+        self.envs = make_vec_env(cfg.env, cfg.algo.num_envs)
+        cls = algo_class(cfg.algo.name)
+        self.algo = cls(self.envs.single_observation_space, self.envs.single_action_space, cfg.algo, self.device)
+        self.collector = make_collector(cls.collector, self.envs, cfg)
+
+        self.episodes = 0
+        self.returns: deque[float] = deque(maxlen=max(RETURN_WINDOW, cfg.env.solve_window))
+        self.solved: dict[str, float] | None = None
+        self.wall_offset = 0.0  # wall seconds spent by earlier processes of this run
+        self.next_checkpoint = cfg.checkpoint_interval or math.inf
+        self.next_eval = cfg.eval_interval or math.inf
+        self.last_eval: float | None = None
+        start_step = 0
+        if resume:
+            start_step = self._restore(checkpoint.load(self.ckpt_dir / "last.pt"))
+        self.logger = Logger(
+            self.run_dir,
+            cfg.total_steps,
+            start_step,
+            cfg.progress,
+            cfg.log_interval_s,
+            purge_step=start_step if resume else None,
+        )
+
+    # ------------------------------------------------------------------------------------------------------------------
+    # The loop
+
+    def train(self) -> dict[str, Any]:
+        """Train until ``total_steps`` env steps (or the solve threshold with ``stop_on_solve``); returns the summary."""
+        cfg = self.cfg
+        self.t_start = time.perf_counter()
+        self.steps_at_start = self.collector.env_steps
+        last_ckpt_time = self.t_start
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while self.collector.env_steps < cfg.total_steps:
+                # collect
+                batch = self.collector.collect(self.algo)
+                step = self.collector.env_steps
+                for episode in self.collector.pop_finished():
+                    self._on_episode(episode.ret, episode.length, episode.env_step)
+                # update
+                if batch is not None:
+                    metrics = self.algo.update(batch)
+                    self._check_finite(metrics, step)
+                    self.logger.accumulate(metrics)
+                # log
+                self._log_progress(step)
+                # evaluate, checkpoint
+                if step >= self.next_eval:
+                    self.next_eval += cfg.eval_interval
+                    self._evaluate(step)
+                if step >= self.next_checkpoint:
+                    self.next_checkpoint += cfg.checkpoint_interval
+                    self.save(periodic=True)
+                    last_ckpt_time = time.perf_counter()
+                elif cfg.checkpoint_every_s and time.perf_counter() - last_ckpt_time >= cfg.checkpoint_every_s:
+                    self.save()
+                    last_ckpt_time = time.perf_counter()
+                if cfg.stop_on_solve and self.solved is not None:
+                    break
+        except Interrupted as ex:
+            self._finish()
+            print(f"pgtrain: stopped by {ex} at env step {self.collector.env_steps:,}; resume with: pgtrain resume={self.run_dir}")
+            raise SystemExit(128 + ex.signum) from None
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
+        self.logger.flush_metrics(self.collector.env_steps)
+        self.save()
+        summary = self.summary()
+        self._write_json(self.run_dir / "summary.json", summary)
+        final = {"summary/final_return": summary["final_return"] if summary["final_return"] is not None else float("nan")}
+        self.logger.hparams(flat_config(self.raw_cfg), final, self.collector.env_steps)
+        self.logger.close()
+        self.envs.close()
+        return summary
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    def _on_episode(self, ret: float, length: int, step: int) -> None:
+        self.episodes += 1
+        self.returns.append(ret)
+        self.logger.scalar("train/episodic_return", ret, step)
+        self.logger.scalar("train/episodic_length", length, step)
+        window = self.cfg.env.solve_window
+        threshold = self.cfg.env.solve_threshold
+        if self.solved is None and threshold is not None and len(self.returns) >= window:
+            recent = list(self.returns)[-window:]
+            if sum(recent) / window >= threshold:
+                self.solved = {"env_steps": step, "episodes": self.episodes, "wall_time_s": self.wall_time()}
+                self.logger.scalar("train/solved_at_wall_s", self.solved["wall_time_s"], step)
+
+    def _log_progress(self, step: int) -> None:
+        sps = self.sps()
+        now = time.perf_counter()
+        if now - getattr(self, "_last_metrics", 0.0) >= 1.0 or step >= self.cfg.total_steps:
+            self._last_metrics = now
+            self.logger.flush_metrics(step)
+            self.logger.scalar("time/sps", sps, step)
+        extra = "" if self.last_eval is None else f" eval={self.last_eval:.1f}"
+        self.logger.show(step, sps, self.recent_return(), extra)
+
+    def _evaluate(self, step: int) -> None:
+        returns = evaluate(self.algo, self.cfg.env, self.cfg.eval_episodes, seed=self.cfg.seed + 10_000 + step)
+        self.last_eval = float(np.mean(returns))
+        self.logger.scalar("eval/mean_return", self.last_eval, step)
+
+    def _check_finite(self, metrics: dict[str, float], step: int) -> None:
+        bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+        if bad:
+            key, value = next(iter(bad.items()))
+            raise PgtrainError(
+                f"training diverged at env step {step:,}: {key} is {value}; likely cause: a learning rate too high "
+                f"(algo.lr={self.cfg.algo.lr}) or exploding returns; the last good checkpoint {self.ckpt_dir / 'last.pt'} is kept"
+            )
+
+    # ------------------------------------------------------------------------------------------------------------------
+    # Counters and summary
+
+    def wall_time(self) -> float:
+        return self.wall_offset + time.perf_counter() - self.t_start
+
+    def sps(self) -> float:
+        elapsed = time.perf_counter() - self.t_start
+        return (self.collector.env_steps - self.steps_at_start) / elapsed if elapsed > 0 else 0.0
+
+    def recent_return(self) -> float | None:
+        if not self.returns:
+            return None
+        recent = list(self.returns)[-RETURN_WINDOW:]
+        return float(sum(recent) / len(recent))
+
+    def summary(self) -> dict[str, Any]:
+        wall = self.wall_time()
+        return {
+            "algo": self.cfg.algo.name,
+            "env": self.cfg.env.name,
+            "env_id": self.cfg.env.id,
+            "seed": self.cfg.seed,
+            "env_steps": self.collector.env_steps,
+            "episodes": self.episodes,
+            "updates": self.algo.updates,
+            "wall_time_s": round(wall, 3),
+            "steps_per_second": round(self.collector.env_steps / wall, 1) if wall > 0 else 0.0,
+            "final_return": self.recent_return(),
+            "final_eval_return": self.last_eval,
+            "solve_threshold": self.cfg.env.solve_threshold,
+            "solve_window": self.cfg.env.solve_window,
+            "solved": self.solved,
+            "device": str(self.device),
+        }
+
+    # ------------------------------------------------------------------------------------------------------------------
+    # Checkpoints
+
+    def save(self, periodic: bool = False) -> None:
+        """Write ``checkpoints/last.pt`` (and ``step_<n>.pt`` when periodic), each atomically."""
+        state = {
+            "algo": self.cfg.algo.name,
+            "env": self.cfg.env.name,
+            "config": OmegaConf.to_container(self.raw_cfg, resolve=True, enum_to_str=True),
+            "algo_state": self.algo.state_dict(),
+            "counters": {
+                "env_steps": self.collector.env_steps,
+                "episodes": self.episodes,
+                "wall_time_s": self.wall_time(),
+                "next_checkpoint": float(self.next_checkpoint),
+                "next_eval": float(self.next_eval),
+                "returns": list(self.returns),
+                "solved": self.solved,
+                "last_eval": self.last_eval,
+            },
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state()[1].tolist(),
+                "numpy_pos": int(np.random.get_state()[2]),
+                "torch": torch.get_rng_state(),
+            },
+        }
+        if periodic:
+            checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)
+        checkpoint.save(self.ckpt_dir / "last.pt", state)
+        self._write_json(self.run_dir / "summary.json", self.summary())
+
+    def _restore(self, state: dict[str, Any]) -> int:
+        if state.get("algo") != self.cfg.algo.name or state.get("env") != self.cfg.env.name:
+            raise PgtrainError(
+                f"checkpoint is for algo={state.get('algo')} env={state.get('env')}, not algo={self.cfg.algo.name} "
+                f"env={self.cfg.env.name}"
+            )
+        try:
+            self.algo.load_state_dict(state["algo_state"])
+        except (KeyError, RuntimeError, ValueError) as ex:
+            raise PgtrainError(f"checkpoint does not fit this run's networks: {str(ex).splitlines()[0]}") from None
+        c = state["counters"]
+        self.collector.env_steps = int(c["env_steps"])
+        self.episodes = int(c["episodes"])
+        self.wall_offset = float(c["wall_time_s"])
+        self.next_checkpoint = c["next_checkpoint"]
+        self.next_eval = c["next_eval"]
+        self.returns.extend(c["returns"])
+        self.solved = c["solved"]
+        self.last_eval = c["last_eval"]
+        rng = state["rng"]
+        random.setstate(_as_tuple(rng["python"]))
+        np.random.set_state(("MT19937", np.array(rng["numpy"], dtype=np.uint32), rng["numpy_pos"], 0, 0.0))
+        torch.set_rng_state(rng["torch"])
+        return self.collector.env_steps
+
+    def _seed(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    @staticmethod
+    def _write_json(path: Path, data: dict[str, Any]) -> None:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
