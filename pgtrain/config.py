@@ -8,6 +8,7 @@ when :func:`to_object` turns the composed config into these dataclasses.
 from __future__ import annotations
 
 import copy
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
@@ -75,6 +76,13 @@ class ActionType(str, Enum):
     continuous = "continuous"
 
 
+def _coerce_enums(obj: Any) -> None:
+    """Let dataclasses built by hand take plain strings for enum fields, as OmegaConf does."""
+    for name, hint in typing.get_type_hints(type(obj)).items():
+        if isinstance(hint, type) and issubclass(hint, Enum) and not isinstance(getattr(obj, name), hint):
+            setattr(obj, name, hint(getattr(obj, name)))
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise PgtrainError(message)
@@ -111,6 +119,7 @@ class AlgoConfig:
     max_grad_norm: float = 0.0  # clip the global gradient norm to this (0 = no clipping)
 
     def __post_init__(self) -> None:
+        _coerce_enums(self)
         _check_at_least("algo.num_envs", self.num_envs, 1)
         _check_gamma("algo.gamma", self.gamma)
         _check_positive("algo.lr", self.lr)
@@ -157,10 +166,14 @@ class A2CConfig(AlgoConfig):
     normalize_advantage: bool = False  # standardise advantages over the batch
     shared_network: bool = False  # one torso for actor and critic, or two separate networks
     discrete_head: DiscreteHead = DiscreteHead.softmax  # softmax, or sigmoid for two actions
+    ortho_init: bool = True  # orthogonal weights (gain sqrt 2; 0.01 on the policy head, 1 on the value head)
+    log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy (continuous actions)
+    reward_scale: float = 1.0  # multiply rewards by this inside the update (the critic learns scaled values)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_at_least("algo.n_steps", self.n_steps, 1)
+        _check_positive("algo.reward_scale", self.reward_scale)
         _check(0.0 <= self.gae_lambda <= 1.0, f"algo.gae_lambda={self.gae_lambda} is out of range: it must lie in [0, 1]")
         _check_at_least("algo.value_coef", self.value_coef, 0.0)
         _check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)
@@ -211,6 +224,7 @@ class EnvConfig:
     max_episode_steps: Optional[int] = None  # override the env's time limit (null = the env's own)
 
     def __post_init__(self) -> None:
+        _coerce_enums(self)
         _check(
             self.vectorization in ("vector_entry_point", "sync", "async"),
             f"env.vectorization={self.vectorization}: choose vector_entry_point, sync or async",
@@ -250,6 +264,7 @@ class DeviceConfig:
     torch_threads: int = 1  # torch intra-op threads; small networks on few cores are fastest with 1
 
     def __post_init__(self) -> None:
+        _coerce_enums(self)
         _check_at_least("device.torch_threads", self.torch_threads, 1)
 
 

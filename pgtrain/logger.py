@@ -54,8 +54,8 @@ class Logger:
             self.writer.add_scalar(key, sum(values) / len(values), step)
         self.pending.clear()
 
-    def show(self, step: int, sps: float, recent_return: float | None, extra: str = "") -> None:
-        """Advance the progress bar, or print a line every ``log_interval_s`` seconds."""
+    def show(self, step: int, sps: float, recent_return: float | None, extra: str = "", force: bool = False) -> None:
+        """Advance the progress bar, or print a line every ``log_interval_s`` seconds (and when ``force``)."""
         if not self.progress:
             return
         ret = "n/a" if recent_return is None else f"{recent_return:.2f}"
@@ -65,7 +65,7 @@ class Logger:
             self.bar.set_postfix_str(f"sps={sps:,.0f} return={ret}{extra}", refresh=False)
             return
         now = time.perf_counter()
-        if now - self.last_line >= self.log_interval_s:
+        if force or now - self.last_line >= self.log_interval_s:
             self.last_line = now
             print(f"step {step:>10,}/{self.total_steps:,}  sps {sps:>9,.0f}  mean return {ret}{extra}", flush=True)
 

@@ -108,12 +108,29 @@ class Policy(nn.Module):
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
         """pi(.|s) for a batch of observations ``(B, *obs_shape)``; samples have shape ``(B,)`` or ``(B, act_dim)``."""
-        out = self.head(self.torso(obs))
+        return self.distribution_from_features(self.torso(obs))
+
+    def distribution_from_features(self, features: torch.Tensor) -> Distribution:
+        """pi(.|s) from the torso's output ``(B, width)``: lets a critic head share the torso (A2C's shared_network)."""
+        out = self.head(features)
         if self.kind == "categorical":
             return Categorical(logits=out)
         if self.kind == "bernoulli":
             return Bernoulli(logits=out.squeeze(-1))
         return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
+
+    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+        """a ~ pi(.|s) without building a distribution object: the same law as ``distribution(obs).sample()``, but
+        several times cheaper for the small batches of the env-step loop (inverse-CDF sampling from torch's RNG)."""
+        out = self.head(self.torso(obs))
+        if self.kind == "categorical":
+            cdf = torch.softmax(out, dim=-1).cumsum(-1)
+            u = torch.rand(out.shape[:-1] + (1,), device=out.device)
+            return (cdf < u).sum(-1).clamp_max(out.shape[-1] - 1)
+        if self.kind == "bernoulli":
+            z = out.squeeze(-1)
+            return (torch.rand_like(z) < torch.sigmoid(z)).float()
+        return out + self.log_std.exp() * torch.randn_like(out)
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """The deterministic action: argmax, P(a=1) > 0.5, or the Gaussian mean."""
@@ -172,3 +189,35 @@ def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> None:
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             nn.init.orthogonal_(m.weight, gain)
             nn.init.zeros_(m.bias)
+
+
+class DeterministicActor(nn.Module):
+    """A deterministic policy mu(s) = c + h * tanh(f(s)) for a Box action space ``[c - h, c + h]``: ``(B, act_dim)``."""
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, hidden_sizes: Sequence[int], activation: Activation | str) -> None:
+        super().__init__()
+        if not isinstance(action_space, gym.spaces.Box):
+            raise PgtrainError(f"a deterministic actor needs a continuous (Box) action space, not {action_space}")
+        in_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(action_space.shape))
+        self.net = mlp(in_dim, hidden_sizes, activation, act_dim)
+        # The DDPG paper's small final layer: initial actions near the middle of the range, away from tanh's flat ends.
+        nn.init.uniform_(self.net[-1].weight, -3e-3, 3e-3)
+        nn.init.uniform_(self.net[-1].bias, -3e-3, 3e-3)
+        low, high = (torch.as_tensor(b, dtype=torch.float32).reshape(-1) for b in (action_space.low, action_space.high))
+        self.register_buffer("center", (high + low) / 2)
+        self.register_buffer("half_width", (high - low) / 2)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.center + self.half_width * torch.tanh(self.net(obs.flatten(1)))
+
+
+class QCritic(nn.Module):
+    """An action-value function Q(s, a) -> ``(B,)``: an MLP on the concatenation ``[s, a]``."""
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, hidden_sizes: Sequence[int], activation: Activation | str) -> None:
+        super().__init__()
+        in_dim = int(np.prod(obs_space.shape)) + int(np.prod(action_space.shape))
+        self.net = mlp(in_dim, hidden_sizes, activation, 1)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs.flatten(1), actions.flatten(1)], dim=-1)).squeeze(-1)

@@ -169,6 +169,7 @@ class Workspace:
 
     def _finish(self) -> dict[str, Any]:
         self.logger.flush_metrics(self.collector.env_steps)
+        self.logger.show(self.collector.env_steps, self.sps(), self.recent_return(), force=True)
         self.save()
         summary = self.summary()
         self._write_json(self.run_dir / "summary.json", summary)

@@ -52,7 +52,7 @@ class Reinforce(Algorithm):
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
         x = self.tensor(obs)
-        actions = self.policy.distribution(x).sample() if explore else self.policy.mode(x)
+        actions = self.policy.sample(x) if explore else self.policy.mode(x)
         return self.to_env_actions(actions)
 
     def update(self, batch: EpisodeBatch) -> dict[str, float]:
@@ -93,9 +93,9 @@ class Reinforce(Algorithm):
 
         metrics.update(
             {
-                "loss/policy": float(policy_loss),
-                "loss/entropy": float(entropy_loss),
-                "policy/entropy": float(entropy.mean()),
+                "loss/policy": policy_loss.item(),
+                "loss/entropy": entropy_loss.item(),
+                "policy/entropy": entropy.mean().item(),
                 "policy/mean_return_in_batch": float(batch.rewards.sum() / n_episodes),
             }
         )
