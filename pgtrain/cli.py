@@ -34,6 +34,7 @@ RESUME_OVERRIDABLE = (
     "eval_interval",
     "eval_episodes",
     "stop_on_solve",
+    "video_interval",
 )
 
 register_configs()
@@ -98,6 +99,12 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
     except OmegaConfBaseException as ex:
         raise PgtrainError(one_line(str(ex))) from None
     done = int(state["counters"]["env_steps"])
+    solved = state["counters"].get("solved")
+    if cfg.stop_on_solve and solved:
+        raise PgtrainError(
+            f"{run_dir} already finished: solved at env step {solved['env_steps']:,} with stop_on_solve=true; "
+            f"pass stop_on_solve=false to keep training, e.g. pgtrain resume={run_dir} stop_on_solve=false"
+        )
     if done >= cfg.total_steps:
         raise PgtrainError(
             f"{run_dir} already finished: {done:,} env steps done of total_steps={cfg.total_steps:,}; "

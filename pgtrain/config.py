@@ -279,6 +279,7 @@ class Config:
     checkpoint_every_s: float = 60.0  # also refresh last.pt this often in wall-clock seconds (0 = only at the end)
     eval_interval: int = 0  # env steps between deterministic evaluations, logged as eval/mean_return (0 = never)
     eval_episodes: int = 5  # episodes per evaluation
+    video_interval: int = 0  # env steps between recorded deterministic episodes: videos/*.mp4 + a GIF in TensorBoard (0 = never)
     log_interval_s: float = 5.0  # seconds between console lines when stdout is not a terminal
     progress: bool = True  # show a progress bar or periodic lines
     stop_on_solve: bool = False  # end the run once the env's solve threshold is reached
@@ -290,6 +291,7 @@ class Config:
         _check_at_least("checkpoint_every_s", self.checkpoint_every_s, 0.0)
         _check_at_least("eval_interval", self.eval_interval, 0)
         _check_at_least("eval_episodes", self.eval_episodes, 1)
+        _check_at_least("video_interval", self.video_interval, 0)
 
 
 ALGO_SCHEMAS: dict[str, type[AlgoConfig]] = {"reinforce": ReinforceConfig, "a2c": A2CConfig, "ddpg": DDPGConfig}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
@@ -77,6 +81,19 @@ class Logger:
             file_writer.add_summary(summary)
         for key, value in metrics.items():
             self.writer.add_scalar(key, value, step)
+
+    def video(self, tag: str, frames: list[np.ndarray], step: int, fps: float) -> None:
+        """``(H, W, 3)`` uint8 frames as an animated GIF in the Images tab (what SummaryWriter.add_video writes, without
+        its moviepy dependency); frames wider than 320 pixels are halved."""
+        if not frames:
+            return
+        stride = 2 if frames[0].shape[1] > 320 else 1
+        images = [Image.fromarray(f[::stride, ::stride]).convert("P", palette=Image.Palette.WEB, dither=Image.Dither.NONE) for f in frames]
+        buf = io.BytesIO()
+        images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0)
+        h, w = frames[0][::stride, ::stride].shape[:2]
+        image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -108,6 +108,7 @@ class Workspace:
         self.wall_offset = 0.0  # wall seconds spent by earlier processes of this run
         self.next_checkpoint = cfg.checkpoint_interval or math.inf
         self.next_eval = cfg.eval_interval or math.inf
+        self.next_video = cfg.video_interval or math.inf
         self.last_eval: float | None = None
         start_step = 0
         if resume:
@@ -118,7 +119,8 @@ class Workspace:
             start_step,
             cfg.progress,
             cfg.log_interval_s,
-            purge_step=start_step if resume else None,
+            # events up to the checkpoint's step stay (the final ones are logged right after the save); later ones go
+            purge_step=start_step + 1 if resume else None,
         )
 
     # ------------------------------------------------------------------------------------------------------------------
@@ -149,6 +151,9 @@ class Workspace:
                 if step >= self.next_eval:
                     self.next_eval += cfg.eval_interval
                     self._evaluate(step)
+                if step >= self.next_video:
+                    self.next_video += cfg.video_interval
+                    self._record_video(step)
                 if step >= self.next_checkpoint:
                     self.next_checkpoint += cfg.checkpoint_interval
                     self.save(periodic=True)
@@ -209,6 +214,15 @@ class Workspace:
         returns = evaluate(self.algo, self.cfg.env, self.cfg.eval_episodes, seed=self.cfg.seed + 10_000 + step)
         self.last_eval = float(np.mean(returns))
         self.logger.scalar("eval/mean_return", self.last_eval, step)
+
+    def _record_video(self, step: int) -> None:
+        """One deterministic episode: ``videos/train_step_<n>.mp4`` and a GIF preview in TensorBoard's Images tab."""
+        from pgtrain.evaluation import record_video
+
+        path = self.run_dir / "videos" / f"train_step_{step}.mp4"
+        ret, sampled, fps = record_video(self.algo, self.cfg.env, path, seed=self.cfg.seed + 20_000 + step)
+        self.logger.video("eval/video", sampled.frames, step, fps / sampled.stride)
+        self.logger.scalar("eval/video_return", ret, step)
 
     def _check_finite(self, metrics: dict[str, float], step: int) -> None:
         bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
@@ -301,8 +315,10 @@ class Workspace:
         self.collector.env_steps = int(c["env_steps"])
         self.episodes = int(c["episodes"])
         self.wall_offset = float(c["wall_time_s"])
-        self.next_checkpoint = c["next_checkpoint"]
-        self.next_eval = c["next_eval"]
+        # schedules follow the current intervals, which a resume may change (e.g. eval_interval from 0)
+        self.next_checkpoint = _next_due(self.collector.env_steps, self.cfg.checkpoint_interval)
+        self.next_eval = _next_due(self.collector.env_steps, self.cfg.eval_interval)
+        self.next_video = _next_due(self.collector.env_steps, self.cfg.video_interval)
         self.returns.extend(c["returns"])
         self.solved = c["solved"]
         self.last_eval = c["last_eval"]
@@ -310,6 +326,10 @@ class Workspace:
         random.setstate(_as_tuple(rng["python"]))
         np.random.set_state(("MT19937", np.array(rng["numpy"], dtype=np.uint32), rng["numpy_pos"], 0, 0.0))
         torch.set_rng_state(rng["torch"])
+        # episodes running at the checkpoint are lost: start fresh ones, seeded apart from the run's first episodes
+        env_seed = self.cfg.seed + self.collector.env_steps
+        self.collector.obs, _ = self.envs.reset(seed=env_seed)
+        self.envs.action_space.seed(env_seed)
         return self.collector.env_steps
 
     def _seed(self, seed: int) -> None:
@@ -322,6 +342,11 @@ class Workspace:
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, path)
+
+
+def _next_due(step: int, interval: int) -> float:
+    """The first multiple of ``interval`` after ``step`` (inf when the interval is 0: never)."""
+    return (step // interval + 1) * interval if interval else math.inf
 
 
 def _as_tuple(x: Any) -> Any:

@@ -1,0 +1,294 @@
+"""Evaluate a saved policy: ``pgtrain-eval RUN_DIR`` plays episodes, prints mean ± std, writes ``eval.json``, records MP4s.
+
+The algorithm is rebuilt from the checkpoint alone (its saved config, the env's spaces, the registry), so this works for
+every algorithm and env without special cases. Episodes are played one after another in a single env, episode ``k``
+reset with seed ``seed + k``, so the returns are the same with or without ``--video``. Videos show what the env renders
+(``render_mode="rgb_array"``): for Pong that is the real game screen, not the preprocessed observation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from pgtrain import checkpoint
+from pgtrain.errors import PgtrainError
+
+EVAL_SEED_OFFSET = 100_000  # default evaluation seed = the run's seed + this: episodes the run never trained on
+DEFAULT_FPS = 30
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Playing episodes
+
+
+def make_play_env(env_cfg: Any, render: bool) -> gym.vector.VectorEnv:
+    """One copy of the env (a one-env vector env, as the algorithms expect batches), rendering RGB frames if ``render``."""
+    from pgtrain.envs import make_vec_env
+
+    if render:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen: no display needed
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    return make_vec_env(dataclasses.replace(env_cfg, vectorization="sync"), 1, render_mode="rgb_array" if render else None)
+
+
+def play_episode(
+    algo: Any, envs: gym.vector.VectorEnv, seed: int, explore: bool, on_frame: Callable[[np.ndarray], None] | None = None
+) -> tuple[float, int]:
+    """Play one episode in the one-env ``envs`` from ``reset(seed=seed)``; returns ``(return, length)``.
+
+    ``on_frame`` receives every rendered ``(H, W, 3)`` uint8 frame, the reset frame included (``length + 1`` frames).
+    """
+    space = envs.single_action_space
+    obs, _ = envs.reset(seed=seed)
+    if on_frame is not None:
+        on_frame(_frame(envs))
+    total, length, done = 0.0, 0, False
+    while not done:
+        actions = algo.act(obs, explore=explore)
+        if isinstance(space, gym.spaces.Box):
+            actions = np.clip(actions, space.low, space.high)
+        obs, rewards, terminated, truncated, _ = envs.step(actions)
+        total += float(rewards[0])
+        length += 1
+        done = bool(terminated[0] or truncated[0])
+        if on_frame is not None:
+            on_frame(_frame(envs))
+    return total, length
+
+
+def _frame(envs: gym.vector.VectorEnv) -> np.ndarray:
+    frames = envs.render()
+    if not frames or frames[0] is None:
+        raise PgtrainError("this env renders no RGB frames (render_mode='rgb_array' gave nothing); cannot record a video")
+    return np.asarray(frames[0], dtype=np.uint8)
+
+
+def render_fps(envs: gym.vector.VectorEnv) -> float:
+    return float(envs.metadata.get("render_fps") or DEFAULT_FPS)
+
+
+class Mp4Writer:
+    """Streams RGB frames into an H.264 MP4 with the ffmpeg binary that ships inside the imageio-ffmpeg wheel.
+
+    Frames are padded to even sizes (yuv420p needs them); the file appears under its name only when complete.
+    """
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.tmp = self.path.with_name(f".{self.path.stem}.tmp-{os.getpid()}.mp4")
+        self.gen: Any = None
+        self.frames = 0
+
+    def __call__(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        if self.gen is None:
+            import imageio_ffmpeg
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.size = (w + w % 2, h + h % 2)
+            self.gen = imageio_ffmpeg.write_frames(
+                str(self.tmp), self.size, fps=self.fps, macro_block_size=2, ffmpeg_log_level="error", quality=7
+            )
+            self.gen.send(None)
+        if (w, h) != self.size:
+            frame = np.pad(frame, ((0, self.size[1] - h), (0, self.size[0] - w), (0, 0)))
+        self.gen.send(np.ascontiguousarray(frame))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.gen is None:
+            raise PgtrainError(f"no frames to write into {self.path}")
+        self.gen.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self.gen is not None:
+            self.gen.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class FrameSampler:
+    """Keeps at most ``max_frames`` evenly spaced frames of a stream (every ``stride``-th; the stride doubles as needed)."""
+
+    def __init__(self, max_frames: int = 400) -> None:
+        self.max_frames = max_frames
+        self.stride = 1
+        self.count = 0
+        self.frames: list[np.ndarray] = []
+
+    def __call__(self, frame: np.ndarray) -> None:
+        if self.count % self.stride == 0:
+            self.frames.append(frame)
+            if len(self.frames) > self.max_frames:
+                self.frames = self.frames[::2]
+                self.stride *= 2
+        self.count += 1
+
+
+def record_video(algo: Any, env_cfg: Any, path: Path, seed: int, explore: bool = False) -> tuple[float, FrameSampler, float]:
+    """Play one episode, write it to ``path`` (MP4); returns ``(return, sampled frames, fps)`` for a TensorBoard preview."""
+    envs = make_play_env(env_cfg, render=True)
+    fps = render_fps(envs)
+    writer, sampler = Mp4Writer(path, fps), FrameSampler()
+    try:
+        ret, _ = play_episode(algo, envs, seed, explore, on_frame=lambda f: (writer(f), sampler(f)))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        envs.close()
+    return ret, sampler, fps
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# A run's checkpoint -> a playing algorithm
+
+
+def load_policy(ckpt_path: Path, device_name: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Rebuild the algorithm saved in ``ckpt_path``: returns ``(algo, config, checkpoint state)``."""
+    import torch
+
+    from pgtrain.algos import algo_class
+    from pgtrain.config import typed_config
+    from pgtrain.workspace import prepare, resolve_device
+
+    state = checkpoint.load(ckpt_path)
+    raw = typed_config(state["config"])
+    if device_name is not None:
+        raw.device.name = device_name
+    cfg = prepare(raw)
+    torch.set_num_threads(cfg.device.torch_threads)
+    envs = make_play_env(cfg.env, render=False)
+    try:
+        obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    finally:
+        envs.close()
+    algo = algo_class(cfg.algo.name)(obs_space, act_space, cfg.algo, resolve_device(cfg.device))
+    try:
+        algo.load_state_dict(state["algo_state"])
+    except (KeyError, RuntimeError, ValueError) as ex:
+        raise PgtrainError(f"checkpoint {ckpt_path} does not fit its own config's networks: {str(ex).splitlines()[0]}") from None
+    return algo, cfg, state
+
+
+def check_run_dir(run_dir: Path) -> None:
+    if not run_dir.is_dir():
+        raise PgtrainError(f"{run_dir}: no such directory")
+    if not (run_dir / ".hydra" / "config.yaml").is_file() and not (run_dir / "checkpoints").is_dir():
+        raise PgtrainError(f"{run_dir} is not a pgtrain run directory (no .hydra/config.yaml, no checkpoints/)")
+
+
+def evaluate_run(
+    run_dir: Path,
+    ckpt_path: Path | None = None,
+    episodes: int = 10,
+    explore: bool = False,
+    video: bool = False,
+    device: str | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Play ``episodes`` episodes with the checkpoint's policy, write ``run_dir/eval.json`` (and MP4s); returns the report."""
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
+    if episodes < 1:
+        raise PgtrainError(f"--episodes={episodes}: play at least one episode")
+    ckpt_path = Path(ckpt_path) if ckpt_path is not None else run_dir / "checkpoints" / "last.pt"
+    algo, cfg, state = load_policy(ckpt_path, device)
+    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
+    envs = make_play_env(cfg.env, render=video)
+    returns, lengths, videos = [], [], []
+    try:
+        for k in range(episodes):
+            writer = None
+            if video:
+                name = f"eval-{ckpt_path.stem}-{'stochastic' if explore else 'deterministic'}-seed{seed + k}.mp4"
+                writer = Mp4Writer(run_dir / "videos" / name, render_fps(envs))
+            try:
+                ret, length = play_episode(algo, envs, seed + k, explore, on_frame=writer)
+                if writer is not None:
+                    writer.close()
+                    videos.append(str(writer.path.relative_to(run_dir)))
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                raise
+            returns.append(ret)
+            lengths.append(length)
+    finally:
+        envs.close()
+    report = {
+        "checkpoint": str(ckpt_path.resolve()),
+        "checkpoint_env_steps": int(state["counters"]["env_steps"]),
+        "algo": cfg.algo.name,
+        "env": cfg.env.name,
+        "env_id": cfg.env.id,
+        "episodes": episodes,
+        "deterministic": not explore,
+        "seed": seed,
+        "returns": returns,
+        "lengths": lengths,
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "min": float(np.min(returns)),
+        "max": float(np.max(returns)),
+        "videos": videos,
+        "device": str(algo.device),
+    }
+    tmp = run_dir / f".eval.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, run_dir / "eval.json")
+    return report
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The command
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pgtrain-eval",
+        description="Play episodes with a run's saved policy, print mean ± std return, write RUN_DIR/eval.json.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a pgtrain run directory")
+    p.add_argument("--checkpoint", type=Path, default=None, help="checkpoint to load (default: RUN_DIR/checkpoints/last.pt)")
+    p.add_argument("--episodes", type=int, default=10, help="episodes to play (default: 10)")
+    p.add_argument("--stochastic", action="store_true", help="sample actions from the policy (default: deterministic, the mode)")
+    p.add_argument("--video", action="store_true", help="record every episode as an MP4 under RUN_DIR/videos/")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="device (default: the run's own)")
+    p.add_argument(
+        "--seed", type=int, default=None, help=f"seed of episode 0; episode k uses seed+k (default: the run's seed + {EVAL_SEED_OFFSET})"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        report = evaluate_run(args.run_dir, args.checkpoint, args.episodes, args.stochastic, args.video, args.device, args.seed)
+    except PgtrainError as ex:
+        print(f"pgtrain-eval: error: {ex}", file=sys.stderr)
+        raise SystemExit(2) from None
+    mode = "deterministic" if report["deterministic"] else "stochastic"
+    print(
+        f"{report['algo']} on {report['env_id']}: return {report['mean']:.2f} ± {report['std']:.2f} over {report['episodes']} "
+        f"{mode} episodes (checkpoint {report['checkpoint']}, {report['checkpoint_env_steps']:,} env steps)"
+    )
+    for path in report["videos"]:
+        print(f"video: {args.run_dir / path}")
+    print(f"wrote {args.run_dir / 'eval.json'}")
+
+
+if __name__ == "__main__":
+    main()
