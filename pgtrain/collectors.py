@@ -69,6 +69,13 @@ class Collector:
     def collect(self, algo: Any) -> Any:
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint should keep of this collector beyond the counters (a replay buffer); empty by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
 
 @dataclass
 class EpisodeBatch:
@@ -186,6 +193,49 @@ class RolloutCollector(Collector):
             next_obs, rewards, terminated, truncated, valid = self.step(actions)
             steps.append((obs, actions, rewards, next_obs, terminated, truncated, valid))
         return Rollout(*(np.stack(column) for column in zip(*steps)))
+
+
+class ReplayCollector(Collector):
+    """Steps every env once per :meth:`collect` and feeds a :class:`~pgtrain.buffers.ReplayBuffer` (DDPG).
+
+    For the first ``learning_starts`` env steps actions are drawn uniformly from the action space; after that the
+    algorithm chooses them with ``act(explore=True)`` (its exploration noise included). Only valid transitions are
+    stored, with the true final observation as ``s'`` and ``terminated`` (not truncated) as the done flag. Returns the
+    buffer once it holds ``max(learning_starts, batch_size)`` transitions, else None; the algorithm samples from it.
+    """
+
+    def __init__(self, envs: VectorEnv, seed: int, cfg: Any) -> None:
+        from pgtrain.buffers import ReplayBuffer
+
+        super().__init__(envs, seed)
+        self.learning_starts = cfg.learning_starts
+        self.min_size = min(max(cfg.learning_starts, cfg.batch_size), cfg.buffer_size)
+        self.save_buffer = cfg.save_buffer
+        obs_space, act_space = envs.single_observation_space, envs.single_action_space
+        self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, act_space.shape, obs_space.dtype, np.float32)
+
+    def collect(self, algo: Actor) -> Any:
+        obs = self.obs
+        if self.env_steps < self.learning_starts:
+            actions = self.envs.action_space.sample().astype(np.float32)
+        else:
+            actions = algo.act(obs, explore=True)
+        next_obs, rewards, terminated, truncated, valid = self.step(actions)
+        if valid.all():
+            self.buffer.add(obs, actions, rewards, next_obs, terminated)
+        else:
+            self.buffer.add(obs[valid], actions[valid], rewards[valid], next_obs[valid], terminated[valid])
+        ended = (terminated | truncated) & valid
+        if ended.any() and hasattr(algo, "reset_noise"):
+            algo.reset_noise(ended)  # temporally correlated (OU) noise restarts with each episode
+        return self.buffer if len(self.buffer) >= self.min_size else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"replay_buffer": self.buffer.state_dict()} if self.save_buffer else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "replay_buffer" in state:
+            self.buffer.load_state_dict(state["replay_buffer"])
 
 
 def evaluate(algo: Actor, env_cfg: Any, episodes: int, seed: int, explore: bool = False) -> list[float]:

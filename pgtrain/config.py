@@ -242,9 +242,19 @@ class PongConfig(EnvConfig):
     repeat_action_probability: float = 0.0  # sticky actions
     preprocess: str = "lecture"  # lecture: 80x80 binarised frame difference; stack: 84x84 grey frame stack (for cnn)
     frame_stack: int = 4  # frames stacked when preprocess=stack
+    action_set: str = "updown"  # updown: 2 actions, policy 1 = UP, 0 = DOWN (the lecture's); minimal: ALE's 6 Pong actions
+    backend: str = "ale_vector"  # ale_vector: ale-py's AtariVectorEnv (C++ threads); gymnasium: ALE/Pong-v5 per env
+    num_threads: int = 0  # emulator threads of backend=ale_vector (0 = one per core, at most num_envs)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self.action_set in ("updown", "minimal"), f"env.action_set={self.action_set}: choose updown or minimal")
+        _check(self.backend in ("ale_vector", "gymnasium"), f"env.backend={self.backend}: choose ale_vector or gymnasium")
+        _check(
+            not (self.preprocess == "stack" and self.backend == "gymnasium"),
+            "env.preprocess=stack runs on env.backend=ale_vector only (ale-py's C++ grey-scale, resize and frame stack)",
+        )
+        _check_at_least("env.num_threads", self.num_threads, 0)
         _check_at_least("env.frameskip", self.frameskip, 1)
         _check(
             0.0 <= self.repeat_action_probability <= 1.0,

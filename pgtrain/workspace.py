@@ -295,6 +295,7 @@ class Workspace:
                 "numpy_pos": int(np.random.get_state()[2]),
                 "torch": torch.get_rng_state(),
             },
+            "collector_state": self.collector.state_dict(),  # a replay buffer when algo.save_buffer=true, else empty
         }
         if periodic:
             checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)
@@ -326,6 +327,7 @@ class Workspace:
         random.setstate(_as_tuple(rng["python"]))
         np.random.set_state(("MT19937", np.array(rng["numpy"], dtype=np.uint32), rng["numpy_pos"], 0, 0.0))
         torch.set_rng_state(rng["torch"])
+        self.collector.load_state_dict(state.get("collector_state", {}))
         # episodes running at the checkpoint are lost: start fresh ones, seeded apart from the run's first episodes
         env_seed = self.cfg.seed + self.collector.env_steps
         self.collector.obs, _ = self.envs.reset(seed=env_seed)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pgtrain.algos.base import Algorithm
+from pgtrain.algos.ddpg import DDPG
 from pgtrain.algos.reinforce import Reinforce
 from pgtrain.errors import PgtrainError
 
-ALGOS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce,)}
+ALGOS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce, DDPG)}
 
 
 def algo_class(name: str) -> type[Algorithm]:

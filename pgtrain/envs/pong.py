@@ -1,0 +1,207 @@
+"""ALE Pong from pixels: the lecture's 80x80 difference frames, or 84x84 grey frame stacks for a CNN.
+
+Two ways to run the emulators (``env.backend``):
+
+- ``ale_vector`` (default): ale-py's :class:`AtariVectorEnv`, every emulator in one process on a C++ thread pool (no
+  pickling, no pipes, no per-env Python). It returns whole RGB frames for the lecture preprocessing, which then runs
+  vectorised in numpy in the main process (:class:`LectureFramesVector`); for ``preprocess=stack`` its own C++
+  grey-scale, 84x84 resize, max-pool over the last two frames and frame stack are used as they are.
+- ``gymnasium``: ``ALE/Pong-v5`` per env, wrapped in :class:`TwoActions` and :class:`LectureFrames`, vectorised by
+  gymnasium as ``env.vectorization`` (sync | async) says; the preprocessing then runs inside each (worker) env.
+  Needed for ``render_mode`` (videos); lecture preprocessing only.
+
+Both give the same observations and the same action mapping; docs/pong.md explains the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+from gymnasium.vector.utils import batch_space
+
+from pgtrain.config import PongConfig
+from pgtrain.errors import PgtrainError
+
+# The lecture's preprocessing (Karpathy's pg-pong.py ``prepro``): crop rows 35..194 (the playing field, without the
+# score), keep every second row and column of the red channel, erase the two background colours, binarise.
+CROP_ROWS = slice(35, 195)
+BACKGROUND = (144, 109)
+FRAME_SIZE = 80 * 80
+
+# ALE Pong's minimal action set is NOOP, FIRE, RIGHT, LEFT, RIGHTFIRE, LEFTFIRE; RIGHT moves the paddle up, LEFT down.
+ALE_UP, ALE_DOWN = 2, 3
+# Policy action 1 = UP, 0 = DOWN: the lecture's network outputs P(UP) = sigmoid(z), the Bernoulli head's P(action 1).
+UPDOWN = np.array([ALE_DOWN, ALE_UP], dtype=np.int64)
+
+MAX_FRAMES = 108_000  # ALE's per-episode frame limit (30 minutes of play at 60 Hz), as ALE/Pong-v5 has it
+STACK_NOOP_MAX = 30  # preprocess=stack: up to 30 random no-ops at each reset, the DQN/A2C Atari protocol
+STACK_SIZE = 84
+
+
+def lecture_frame(frames: np.ndarray) -> np.ndarray:
+    """``(..., 210, 160, 3)`` uint8 RGB frames -> ``(..., 6400)`` int8 in {0, 1}, vectorised over leading axes.
+
+    Rows 35..194, every second row and column, red channel; the background colours 144 and 109 (and black) become 0,
+    everything else (paddles, ball) 1.
+    """
+    red = frames[..., CROP_ROWS, :, 0][..., ::2, ::2]
+    keep = (red != 0) & (red != BACKGROUND[0]) & (red != BACKGROUND[1])
+    return np.ascontiguousarray(keep).view(np.int8).reshape(*keep.shape[:-2], FRAME_SIZE)
+
+
+def lecture_space() -> gym.spaces.Box:
+    """The difference of two binarised frames: 6400 values in {-1, 0, 1}, stored as int8 (Pong episodes have
+    thousands of steps, and REINFORCE keeps whole episodes); the policy casts them to float."""
+    return gym.spaces.Box(low=-1, high=1, shape=(FRAME_SIZE,), dtype=np.int8)
+
+
+class LectureFrames(gym.Wrapper):
+    """One env: observation = lecture_frame(now) - lecture_frame(previous step); zeros at an episode's start."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.observation_space = lecture_space()
+        self.prev = np.zeros(FRAME_SIZE, dtype=np.int8)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.prev = lecture_frame(obs)
+        return np.zeros(FRAME_SIZE, dtype=np.int8), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        cur = lecture_frame(obs)
+        diff = cur - self.prev
+        self.prev = cur
+        return diff, reward, terminated, truncated, info
+
+
+class LectureFramesVector(VectorWrapper):
+    """The same for a whole vector env in one numpy pass: ``(N, [1,] 210, 160, 3)`` RGB -> ``(N, 6400)`` int8.
+
+    NEXT_STEP autoreset: the step after an episode's end returns the new episode's first frame, so its difference is
+    zeros and it becomes the new ``prev``; the step that ends an episode keeps its true final difference.
+    """
+
+    def __init__(self, env: VectorEnv) -> None:
+        super().__init__(env)
+        if env.metadata.get("autoreset_mode") != AutoresetMode.NEXT_STEP:
+            raise PgtrainError("the lecture preprocessing needs a NEXT_STEP-autoreset vector env")
+        self.single_observation_space = lecture_space()
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.prev = np.zeros((self.num_envs, FRAME_SIZE), dtype=np.int8)
+        self.last = np.zeros((self.num_envs, FRAME_SIZE), dtype=np.int8)
+        self.autoreset = np.zeros(self.num_envs, dtype=bool)
+
+    def _frames(self, obs: np.ndarray) -> np.ndarray:
+        return lecture_frame(obs.reshape(self.num_envs, *obs.shape[-3:]))
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        mask = np.ones(self.num_envs, dtype=bool) if not options or "reset_mask" not in options else options["reset_mask"]
+        self.prev[mask] = self._frames(obs)[mask]
+        self.last[mask] = 0
+        self.autoreset[mask] = False
+        return self.last.copy(), info
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        cur = self._frames(obs)
+        diff = cur - self.prev
+        diff[self.autoreset] = 0
+        self.prev = cur
+        self.last = diff
+        self.autoreset = terminated | truncated
+        return diff, rewards, terminated, truncated, info
+
+
+class TwoActions(gym.ActionWrapper):
+    """One env: Discrete(2), policy action 1 -> ALE UP, 0 -> ALE DOWN."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.action_space = gym.spaces.Discrete(2)
+
+    def action(self, action: Any) -> int:
+        return int(UPDOWN[int(action)])
+
+
+class TwoActionsVector(VectorWrapper):
+    """A vector env: Discrete(2) per env, mapped to ALE UP/DOWN with one numpy lookup."""
+
+    def __init__(self, env: VectorEnv) -> None:
+        super().__init__(env)
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        return self.env.step(UPDOWN[np.asarray(actions, dtype=np.int64)])
+
+
+def make_pong_vec_env(cfg: PongConfig, num_envs: int, render_mode: str | None = None) -> VectorEnv:
+    """``num_envs`` Pongs as one NEXT_STEP-autoreset vector env with the configured preprocessing and action set."""
+    if render_mode is not None or cfg.backend == "gymnasium":
+        if cfg.preprocess != "lecture":
+            raise PgtrainError(
+                "Pong with env.preprocess=stack cannot render (videos): ale-py's vector env, which does that "
+                "preprocessing, draws no screen; the lecture preprocessing renders through ALE/Pong-v5"
+            )
+        return _gymnasium_vec_env(cfg, num_envs, render_mode)
+    return _ale_vec_env(cfg, num_envs)
+
+
+def _ale_vec_env(cfg: PongConfig, num_envs: int) -> VectorEnv:
+    from ale_py.vector_env import AtariVectorEnv
+
+    threads = cfg.num_threads or min(num_envs, len(os.sched_getaffinity(0)))
+    max_frames = MAX_FRAMES if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.frameskip
+    common: dict[str, Any] = {
+        "num_threads": threads,
+        "frameskip": cfg.frameskip,
+        "repeat_action_probability": cfg.repeat_action_probability,
+        "max_num_frames_per_episode": max_frames,
+        "full_action_space": False,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "episodic_life": False,
+        "reward_clipping": False,  # Pong's rewards are +-1 already; the logged returns stay true scores
+    }
+    if cfg.preprocess == "lecture":
+        # Whole RGB frames, no resize, no max-pool, no no-op starts: what ALE/Pong-v5 returns, for the numpy wrapper.
+        envs: VectorEnv = AtariVectorEnv(
+            "pong", num_envs, img_height=210, img_width=160, grayscale=False, stack_num=1, maxpool=False, noop_max=0,
+            use_fire_reset=False, **common,
+        )  # fmt: skip
+        envs = LectureFramesVector(envs)
+    else:
+        envs = AtariVectorEnv(
+            "pong", num_envs, img_height=STACK_SIZE, img_width=STACK_SIZE, grayscale=True, stack_num=cfg.frame_stack,
+            maxpool=True, noop_max=STACK_NOOP_MAX, use_fire_reset=True, **common,
+        )  # fmt: skip
+    return TwoActionsVector(envs) if cfg.action_set == "updown" else envs
+
+
+def _gymnasium_vec_env(cfg: PongConfig, num_envs: int, render_mode: str | None) -> VectorEnv:
+    import ale_py
+
+    gym.register_envs(ale_py)
+
+    def make() -> gym.Env:
+        kwargs: dict[str, Any] = {"render_mode": render_mode} if render_mode is not None else {}
+        if cfg.max_episode_steps is not None:
+            kwargs["max_episode_steps"] = cfg.max_episode_steps
+        env = gym.make(
+            cfg.id, frameskip=cfg.frameskip, repeat_action_probability=cfg.repeat_action_probability, full_action_space=False,
+            **kwargs,
+        )  # fmt: skip
+        if cfg.action_set == "updown":
+            env = TwoActions(env)
+        return LectureFrames(env)
+
+    fns = [make] * num_envs
+    if cfg.vectorization == "async":
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)

@@ -1,0 +1,217 @@
+"""Pong: the lecture's preprocessing on hand-made frames, both backends, the network's size, an end-to-end CLI run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from pgtrain.config import DiscreteHead, PongConfig
+from pgtrain.envs import make_vec_env
+from pgtrain.envs.pong import ALE_DOWN, ALE_UP, LectureFrames, LectureFramesVector, TwoActions, lecture_frame
+from pgtrain.nets import Policy, SparseInputLinear, count_parameters
+from tests.conftest import read_summary
+
+BG = 144  # the playing field's red value; 109 is the other background colour
+WHITE, GREEN = 236, 92  # the ball's and the agent's paddle's red values
+
+
+def blank() -> np.ndarray:
+    """A 210x160 RGB frame: the field (red 144) in the crop rows, the other background colour (109) above it."""
+    frame = np.zeros((210, 160, 3), dtype=np.uint8)
+    frame[:, :, 0] = 109
+    frame[35:195, :, 0] = BG
+    frame[:, :, 1] = 72  # other channels carry values the lecture ignores
+    return frame
+
+
+def at(row: int, col: int) -> int:
+    """Index in the 6400-vector of full-frame pixel (row, col); kept rows are 35, 37, ..., 193, kept columns even."""
+    return (row - 35) // 2 * 80 + col // 2
+
+
+def test_lecture_frame_crops_downsamples_erases_and_binarises() -> None:
+    frame = blank()
+    frame[41, 10, 0] = WHITE  # kept: in the crop, an even row offset from 35, an even column
+    frame[101, 150, 0] = GREEN  # kept
+    frame[42, 20, 0] = WHITE  # dropped: odd row offset, lost by the downsampling
+    frame[61, 21, 0] = WHITE  # dropped: odd column
+    frame[20, 30, 0] = WHITE  # dropped: above the crop (the score)
+    frame[196, 30, 0] = WHITE  # dropped: below the crop
+    frame[50, 50, 0] = 109  # erased: the other background colour inside the crop
+    frame[50, 52, 1:] = 255  # erased: only the red channel counts
+    out = lecture_frame(frame)
+    assert out.shape == (6400,) and out.dtype == np.int8
+    assert set(np.flatnonzero(out)) == {at(41, 10), at(101, 150)} == {3 * 80 + 5, 33 * 80 + 75}
+    assert out[at(41, 10)] == 1 and out[at(101, 150)] == 1
+    # vectorised over leading axes: (N, 1, 210, 160, 3) as the ALE vector env returns them
+    batch = np.stack([frame, blank()])[:, None]
+    assert np.array_equal(lecture_frame(batch)[:, 0], np.stack([out, np.zeros(6400, np.int8)]))
+
+
+class FrameEnv(gym.Env):
+    """Plays back hand-made frames; the episode terminates on the last one."""
+
+    metadata: dict[str, Any] = {}
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames = frames
+        self.observation_space = gym.spaces.Box(0, 255, (210, 160, 3), np.uint8)
+        self.action_space = gym.spaces.Discrete(6)
+        self.t = 0
+        self.actions: list[int] = []
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        self.t = 0
+        return self.frames[0], {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.actions.append(int(action))
+        self.t += 1
+        return self.frames[self.t], 0.0, self.t == len(self.frames) - 1, False, {}
+
+
+def moving_ball() -> list[np.ndarray]:
+    """The ball at (41, 10), then (41, 12), then (43, 12)."""
+    frames = []
+    for row, col in ((41, 10), (41, 12), (43, 12)):
+        f = blank()
+        f[row, col, 0] = WHITE
+        frames.append(f)
+    return frames
+
+
+def test_lecture_wrapper_gives_differences_and_zeros_at_the_start() -> None:
+    env = LectureFrames(FrameEnv(moving_ball()))
+    obs, _ = env.reset()
+    assert obs.dtype == np.int8 and not obs.any()  # the episode's first observation: zeros
+    obs, *_ = env.step(0)
+    assert obs[at(41, 12)] == 1 and obs[at(41, 10)] == -1 and np.count_nonzero(obs) == 2
+    obs, _, terminated, _, _ = env.step(0)
+    assert terminated and obs[at(43, 12)] == 1 and obs[at(41, 12)] == -1 and np.count_nonzero(obs) == 2
+    obs, _ = env.reset()
+    assert not obs.any()
+
+
+def test_vector_wrapper_matches_and_zeroes_the_autoreset_step() -> None:
+    """The main-process numpy wrapper: the same differences; the NEXT_STEP autoreset step starts again from zeros."""
+    inner = SyncVectorEnv([lambda: FrameEnv(moving_ball())] * 2, autoreset_mode=AutoresetMode.NEXT_STEP)
+    envs = LectureFramesVector(inner)
+    single = LectureFrames(FrameEnv(moving_ball()))
+    obs, _ = envs.reset(seed=0)
+    expected = [single.reset()[0]]
+    assert obs.shape == (2, 6400) and not obs.any()
+    for _ in range(2):
+        obs, _, terminated, _, _ = envs.step(np.zeros(2, dtype=np.int64))
+        expected.append(single.step(0)[0])
+        assert np.array_equal(obs[0], expected[-1]) and np.array_equal(obs[1], expected[-1])
+    assert terminated.all()
+    obs, *_ = envs.step(np.zeros(2, dtype=np.int64))  # the autoreset step: a new episode's first frame
+    assert not obs.any()
+    obs, *_ = envs.step(np.zeros(2, dtype=np.int64))
+    assert np.array_equal(obs[0], expected[1])
+
+
+def test_two_actions_map_to_up_and_down() -> None:
+    inner = FrameEnv(moving_ball())
+    env = TwoActions(inner)
+    assert env.action_space == gym.spaces.Discrete(2)
+    env.reset()
+    env.step(1)
+    env.step(0)
+    assert inner.actions == [ALE_UP, ALE_DOWN]
+
+
+def pong_cfg(**kw: Any) -> PongConfig:
+    return PongConfig(name="pong", id="ALE/Pong-v5", action_type="discrete", **kw)
+
+
+def test_both_backends_give_the_same_observations() -> None:
+    """ale-py's AtariVectorEnv + the numpy vector wrapper == ALE/Pong-v5 + the per-env wrapper, frame for frame."""
+    actions = np.random.default_rng(0).integers(0, 2, size=(300, 2))
+    runs = []
+    for backend in ("ale_vector", "gymnasium"):
+        envs = make_vec_env(pong_cfg(backend=backend, vectorization="sync"), 2)
+        obs, _ = envs.reset(seed=0)
+        seq, rewards = [obs], []
+        for a in actions:
+            obs, r, *_ = envs.step(a)
+            seq.append(obs)
+            rewards.append(r)
+        envs.close()
+        runs.append((np.array(seq), np.array(rewards)))
+    (obs_a, rew_a), (obs_g, rew_g) = runs
+    assert obs_a.shape == (301, 2, 6400) and obs_a.dtype == np.int8
+    assert np.array_equal(obs_a, obs_g) and np.array_equal(rew_a, rew_g)
+    assert set(np.unique(obs_a)) == {-1, 0, 1} and (rew_a != 0).any()  # the ball moved, points were scored
+
+
+def test_stack_preprocessing_gives_cnn_frames() -> None:
+    envs = make_vec_env(pong_cfg(preprocess="stack", frame_stack=4, action_set="minimal"), 2)
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8
+    assert envs.single_action_space == gym.spaces.Discrete(6)
+    envs.close()
+
+
+def test_lecture_network_has_1280401_parameters() -> None:
+    """6400 -> 200 ReLU -> 1 sigmoid: 6400*200 + 200 + 200 + 1 = 1,280,401."""
+    policy = Policy(gym.spaces.Box(-1, 1, (6400,), np.int8), gym.spaces.Discrete(2), "mlp", [200], "relu", DiscreteHead.sigmoid)
+    assert count_parameters(policy) == 6400 * 200 + 200 + 200 + 1 == 1_280_401
+    assert policy.kind == "bernoulli"
+    assert isinstance(policy.torso[1][0], SparseInputLinear)
+
+
+@pytest.mark.parametrize("rows", [1, 8, 700])
+def test_sparse_first_layer_equals_the_dense_product(rows: int) -> None:
+    """Same outputs and gradients as x @ W + b, with all-zero rows and a fully zero batch included."""
+    torch.manual_seed(0)
+    layer = SparseInputLinear(6400, 200)
+    x = (torch.rand(rows, 6400) < 0.004).float() - (torch.rand(rows, 6400) < 0.004).float()
+    x[0] = 0
+    for batch in (x, torch.zeros_like(x)):
+        xs, xd = batch.clone().requires_grad_(True), batch.clone().requires_grad_(True)
+        g = torch.randn(rows, 200)
+        ys = layer(xs)
+        (ys * g).sum().backward()
+        grads = layer.weight.grad.clone(), layer.bias.grad.clone(), xs.grad.clone()
+        layer.zero_grad()
+        yd = xd @ layer.weight + layer.bias
+        (yd * g).sum().backward()
+        torch.testing.assert_close(ys, yd)
+        for got, want in zip(grads, (layer.weight.grad, layer.bias.grad, xd.grad), strict=True):
+            torch.testing.assert_close(got, want)
+        layer.zero_grad()
+
+
+def test_short_reinforce_pong_run_writes_the_run_directory(cli, tmp_path: Path) -> None:
+    """The tuned lecture settings end to end; short games (env.max_episode_steps) so that several finish."""
+    run = tmp_path / "run"
+    res = cli(
+        "algo=reinforce", "env=pong", "total_steps=2000", "env.max_episode_steps=150", "algo.num_envs=2",
+        "algo.episodes_per_update=2", f"hydra.run.dir={run}", "progress=false",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert list(run.glob("events.out.tfevents.*"))
+    assert (run / "checkpoints" / "last.pt").is_file()
+    summary = read_summary(run)
+    for key in ("algo", "env", "seed", "env_steps", "episodes", "wall_time_s", "steps_per_second", "final_return"):
+        assert key in summary
+    assert summary["algo"] == "reinforce" and summary["env"] == "pong"
+    assert summary["env_steps"] >= 2000 and summary["episodes"] >= 4 and summary["updates"] >= 2
+    assert -21 <= summary["final_return"] <= 21
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert sum(v.numel() for k, v in state["algo_state"]["policy"].items()) == 1_280_401
+
+
+def test_stack_on_the_gymnasium_backend_is_refused_before_the_run(cli, tmp_path: Path) -> None:
+    res = cli("algo=reinforce", "env=pong", "env.preprocess=stack", "env.backend=gymnasium", f"hydra.run.dir={tmp_path / 'r'}")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("pgtrain: error: env.preprocess=stack runs on env.backend=ale_vector")
+    assert not (tmp_path / "r").exists()
