@@ -80,13 +80,15 @@ class Collector:
 @dataclass
 class EpisodeBatch:
     """Whole episodes laid end to end: ``obs`` ``(sum(lengths), *obs_shape)``, ``actions`` ``(sum(lengths), ...)``,
-    ``rewards`` ``(sum(lengths),)``; ``lengths`` ``(E,)``; ``terminated`` ``(E,)`` (False = cut by a time limit)."""
+    ``rewards`` ``(sum(lengths),)``; ``lengths`` ``(E,)``; ``terminated`` ``(E,)`` (False = cut by a time limit);
+    ``final_obs`` ``(E, *obs_shape)``, the observation each episode ended in (to bootstrap truncated ones)."""
 
     obs: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
     lengths: np.ndarray
     terminated: np.ndarray
+    final_obs: np.ndarray | None = None
 
 
 class EpisodeCollector(Collector):
@@ -108,7 +110,7 @@ class EpisodeCollector(Collector):
         self.buf_obs: np.ndarray | None = None
         self.buf_act: np.ndarray | None = None
         self.buf_rew = np.zeros((self.capacity, self.num_envs), dtype=np.float32)
-        self.ready: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = []
+        self.ready: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]] = []
 
     def _store(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         if self.buf_obs is None:
@@ -143,13 +145,19 @@ class EpisodeCollector(Collector):
         while len(self.ready) < self.episodes:
             obs = self.obs
             actions = algo.act(obs, explore=True)
-            _, rewards, terminated, truncated, valid = self.step(actions)
+            next_obs, rewards, terminated, truncated, valid = self.step(actions)
             self._store(obs, actions, rewards)
             self.start[~valid] = self.t + 1  # an autoreset step: the new episode starts at the next step
             for i in np.flatnonzero((terminated | truncated) & valid):
                 rows = slice(int(self.start[i]) - self.base, self.t + 1 - self.base)
                 self.ready.append(
-                    (self.buf_obs[rows, i].copy(), self.buf_act[rows, i].copy(), self.buf_rew[rows, i].copy(), bool(terminated[i]))
+                    (
+                        self.buf_obs[rows, i].copy(),
+                        self.buf_act[rows, i].copy(),
+                        self.buf_rew[rows, i].copy(),
+                        bool(terminated[i]),
+                        next_obs[i].copy(),
+                    )
                 )
             self.t += 1
         episodes, self.ready = self.ready[: self.episodes], self.ready[self.episodes :]
@@ -160,6 +168,7 @@ class EpisodeCollector(Collector):
             rewards=np.concatenate([e[2] for e in episodes]),
             lengths=np.array([len(e[2]) for e in episodes]),
             terminated=np.array([e[3] for e in episodes]),
+            final_obs=np.stack([e[4] for e in episodes]),
         )
 
 

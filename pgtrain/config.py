@@ -142,6 +142,7 @@ class ReinforceConfig(AlgoConfig):
     value_epochs: int = 1  # regression passes of V(s) over each batch
     discrete_head: DiscreteHead = DiscreteHead.softmax  # softmax, or sigmoid for two actions
     reset_return_on_reward: bool = False  # restart the discounted sum at every nonzero reward (Pong: every point)
+    bootstrap_truncated: bool = True  # with baseline=value: add gamma^(T-t) V(s_T) to the returns of time-limit-cut episodes
     grad_variance_interval: int = 1  # estimate the gradient variance every this many updates (0 = never)
 
     def __post_init__(self) -> None:
@@ -193,7 +194,7 @@ class DDPGConfig(AlgoConfig):
     gradient_steps: int = 1  # gradient steps per env step (per vector step)
     noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
     noise_std: float = 0.1  # noise scale, as a fraction of the action range's half-width
-    ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion
+    ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion per step: eps <- (1 - ou_theta) eps + sigma xi
     save_buffer: bool = False  # store the replay buffer in checkpoints (it can be large)
 
     def __post_init__(self) -> None:
@@ -205,6 +206,8 @@ class DDPGConfig(AlgoConfig):
         _check_at_least("algo.learning_starts", self.learning_starts, 0)
         _check_at_least("algo.gradient_steps", self.gradient_steps, 0)
         _check_at_least("algo.noise_std", self.noise_std, 0.0)
+        _check(0.0 <= self.ou_theta <= 1.0, f"algo.ou_theta={self.ou_theta} is out of range: it must lie in [0, 1]")
+        _check(self.network == "mlp", f"algo.network={self.network}: ddpg's actor and critic are MLPs on vector observations; use mlp")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

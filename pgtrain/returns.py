@@ -10,14 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def reward_to_go(rewards: np.ndarray, gamma: float, reset_on_reward: bool = False) -> np.ndarray:
-    """G_t = sum_{k=t}^{T-1} gamma^(k-t) r_k for one episode ``(T,)``.
+def reward_to_go(rewards: np.ndarray, gamma: float, reset_on_reward: bool = False, last_value: float = 0.0) -> np.ndarray:
+    """G_t = sum_{k=t}^{T-1} gamma^(k-t) r_k + gamma^(T-t) last_value for one episode ``(T,)``.
+
+    ``last_value`` is 0 for an episode that terminated; V(s_T) bootstraps one cut by a time limit.
 
     ``reset_on_reward`` restarts the sum at every nonzero reward, as the lecture's Pong code does: each point is its own
     game, so a point's reward is credited only to the actions since the previous point.
     """
     out = np.empty(len(rewards), dtype=np.float64)
-    running = 0.0
+    running = float(last_value)
     for t in range(len(rewards) - 1, -1, -1):
         if reset_on_reward and rewards[t] != 0:
             running = 0.0
@@ -26,12 +28,12 @@ def reward_to_go(rewards: np.ndarray, gamma: float, reset_on_reward: bool = Fals
     return out
 
 
-def total_return(rewards: np.ndarray, gamma: float, reset_on_reward: bool = False) -> np.ndarray:
-    """G(tau) = sum_t gamma^t r_t, the same number for every step of one episode ``(T,)``.
+def total_return(rewards: np.ndarray, gamma: float, reset_on_reward: bool = False, last_value: float = 0.0) -> np.ndarray:
+    """G(tau) = sum_t gamma^t r_t (+ gamma^T last_value), the same number for every step of one episode ``(T,)``.
 
     With ``reset_on_reward`` each point (the steps up to and including a nonzero reward) is an episode of its own.
     """
-    rtg = reward_to_go(rewards, gamma, reset_on_reward)
+    rtg = reward_to_go(rewards, gamma, reset_on_reward, last_value)
     out = np.empty_like(rtg)
     start = 0
     for t in range(len(rewards)):
@@ -41,16 +43,25 @@ def total_return(rewards: np.ndarray, gamma: float, reset_on_reward: bool = Fals
     return out
 
 
-def episode_returns(rewards: np.ndarray, lengths: np.ndarray, gamma: float, kind: str, reset_on_reward: bool = False) -> np.ndarray:
+def episode_returns(
+    rewards: np.ndarray,
+    lengths: np.ndarray,
+    gamma: float,
+    kind: str,
+    reset_on_reward: bool = False,
+    last_values: np.ndarray | None = None,
+) -> np.ndarray:
     """Psi_t for a batch of whole episodes laid end to end: ``rewards`` ``(sum(lengths),)`` -> same shape.
 
-    ``kind`` is ``total`` (total episode return at every step) or ``reward_to_go``.
+    ``kind`` is ``total`` (total episode return at every step) or ``reward_to_go``; ``last_values`` ``(E,)``
+    bootstraps each episode's tail (0 where it terminated).
     """
     fn = total_return if kind == "total" else reward_to_go
     out = np.empty(len(rewards), dtype=np.float64)
     start = 0
-    for length in lengths:
-        out[start : start + length] = fn(rewards[start : start + length], gamma, reset_on_reward)
+    for i, length in enumerate(lengths):
+        last = 0.0 if last_values is None else float(last_values[i])
+        out[start : start + length] = fn(rewards[start : start + length], gamma, reset_on_reward, last)
         start += length
     return out
 

@@ -63,3 +63,11 @@ def test_gae_truncation_bootstraps_termination_does_not():
     adv = gae(r, v, nv, terminated, dones, 0.5, 1.0)
     np.testing.assert_allclose(adv[1], [1 + 0.5 * 10, 1.0])
     np.testing.assert_allclose(adv[0], [1 + 0.5 * 6, 1 + 0.5 * 1])
+
+
+def test_truncated_episode_bootstraps_from_last_value():
+    # r = [1, 1], gamma 0.5, V(s_T) = 4: G_1 = 1 + 0.5*4 = 3, G_0 = 1 + 0.5*3 = 2.5
+    np.testing.assert_allclose(reward_to_go(np.array([1.0, 1.0]), 0.5, last_value=4.0), [2.5, 3.0])
+    out = episode_returns(np.ones(4), np.array([2, 2]), 0.5, "reward_to_go", last_values=np.array([0.0, 4.0]))
+    np.testing.assert_allclose(out, [1.5, 1.0, 2.5, 3.0])
+    np.testing.assert_allclose(episode_returns(np.ones(2), np.array([2]), 0.5, "total", last_values=np.array([4.0])), [2.5, 2.5])

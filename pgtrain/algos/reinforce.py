@@ -12,6 +12,8 @@ so the loss minimised is  L(theta) = -1/E sum_i sum_t log pi_theta(a_it | s_it) 
 - b = 0 (``baseline=none``), the batch's mean return (``baseline=mean``: the mean over episodes of G(tau) for
   total returns, over all steps of G_t for reward-to-go), or V_phi(s_it) (``baseline=value``), a learned state value
   regressed on the Monte-Carlo returns: phi <- argmin sum (V_phi(s_it) - G_it)^2.
+- With a value baseline, an episode cut by a time limit (not terminated) has its returns completed by
+  gamma^(T-t) V_phi(s_T) (``bootstrap_truncated``), since the time limit is not part of the task.
 
 ``episodes_per_update=1`` is the lecture's stochastic, per-episode update; more is the batch estimate.
 
@@ -58,13 +60,17 @@ class Reinforce(Algorithm):
     def update(self, batch: EpisodeBatch) -> dict[str, float]:
         cfg = self.cfg
         n_episodes = len(batch.lengths)
-        psi = episode_returns(batch.rewards, batch.lengths, cfg.gamma, cfg.return_type.value, cfg.reset_return_on_reward)
         obs = self.tensor(batch.obs)
         metrics: dict[str, float] = {}
+        last_values = self._truncation_values(batch)
+        returns = lambda kind: episode_returns(  # noqa: E731
+            batch.rewards, batch.lengths, cfg.gamma, kind, cfg.reset_return_on_reward, last_values
+        )
+        psi = returns(cfg.return_type.value)
 
         if cfg.baseline == Baseline.value:
             # V regresses on the Monte-Carlo reward-to-go whatever Psi is: it estimates E[G_t | s_t].
-            mc = episode_returns(batch.rewards, batch.lengths, cfg.gamma, ReturnType.reward_to_go.value, cfg.reset_return_on_reward)
+            mc = returns(ReturnType.reward_to_go.value)
             with torch.no_grad():
                 baseline = self.value(obs).cpu().numpy()
             metrics["loss/value"] = self._fit_value(obs, self.tensor(mc))
@@ -100,6 +106,17 @@ class Reinforce(Algorithm):
             }
         )
         return metrics
+
+    @torch.no_grad()
+    def _truncation_values(self, batch: EpisodeBatch) -> np.ndarray | None:
+        """V(s_T) for episodes cut by a time limit, 0 for terminated ones (``bootstrap_truncated`` with a value baseline).
+
+        A time limit is not part of the MDP: without this, the last steps of every 500-step CartPole episode would look
+        like bad actions (their reward-to-go shrinks only because the clock runs out, which the policy cannot see).
+        """
+        if self.cfg.baseline != Baseline.value or not self.cfg.bootstrap_truncated or batch.final_obs is None:
+            return None
+        return self.value(self.tensor(batch.final_obs)).cpu().numpy() * (~batch.terminated)
 
     def _fit_value(self, obs: torch.Tensor, targets: torch.Tensor) -> float:
         """phi <- phi - value_lr * grad mean_t (V_phi(s_t) - G_t)^2, ``value_epochs`` times."""
