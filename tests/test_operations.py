@@ -1,0 +1,290 @@
+"""Operating runs on real short CartPole runs: resume, pgtrain-eval (eval.json, MP4s), videos during training, pgtrain-plot."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import imageio_ffmpeg
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from pgtrain import checkpoint, evaluation, plotting
+from pgtrain.config import typed_config
+from pgtrain.curves import load_curve, running_mean
+from tests.conftest import read_summary, run_cli
+
+FIRST_STEPS = 2000
+# num_envs=1: every episode ends at its own env step, so a curve's steps must strictly increase
+BASE = ("algo=reinforce", "env=cartpole", "algo.num_envs=1", "checkpoint_interval=1000", "video_interval=1000", "seed=0")
+
+
+def _files(run: Path) -> dict[Path, tuple[bytes, int]]:
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()}
+
+
+def _assert_one_line_error(res, prog: str, *words: str) -> None:
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr.startswith(f"{prog}: error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    for word in words:
+        assert word in res.stderr, res.stderr
+
+
+def _strictly_increasing(steps: np.ndarray) -> bool:
+    return bool(np.all(np.diff(steps) > 0))
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory) -> Path:
+    """A finished 2,000-step run, never modified: tests copy it."""
+    root = tmp_path_factory.mktemp("first")
+    res = run_cli(*BASE, f"total_steps={FIRST_STEPS}", f"hydra.run.dir={root / 'run'}", cwd=root)
+    assert res.returncode == 0, res.stderr
+    return root / "run"
+
+
+def _copy(run: Path, tmp_path: Path, name: str = "run") -> Path:
+    dest = tmp_path / name
+    shutil.copytree(run, dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def resumed(first, tmp_path_factory) -> tuple[Path, dict, dict]:
+    """``first`` resumed to 4,000 steps with evaluations switched on; returns (run, checkpoint before, summary before)."""
+    run = _copy(first, tmp_path_factory.mktemp("resumed"))
+    before = checkpoint.load(run / "checkpoints" / "last.pt")
+    summary_before = read_summary(run)
+    res = run_cli(f"resume={run}", "total_steps=4000", "eval_interval=1000", "eval_episodes=2", "video_interval=0", cwd=run.parent)
+    assert res.returncode == 0, res.stderr
+    return run, before, summary_before
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Resume
+
+
+def test_resume_advances_checkpoint_and_summary(resumed):
+    run, before, summary_before = resumed
+    after = checkpoint.load(run / "checkpoints" / "last.pt")
+    c0, c1 = before["counters"], after["counters"]
+    assert c0["env_steps"] >= FIRST_STEPS and c1["env_steps"] >= 4000
+    assert c1["episodes"] > c0["episodes"] and c1["wall_time_s"] > c0["wall_time_s"]
+    assert after["algo_state"]["updates"] > before["algo_state"]["updates"]
+    assert after["config"]["total_steps"] == 4000 and after["config"]["seed"] == 0
+    summary = read_summary(run)
+    assert summary["env_steps"] == c1["env_steps"] and summary["episodes"] == c1["episodes"]
+    assert summary["updates"] == after["algo_state"]["updates"] and summary["wall_time_s"] > summary_before["wall_time_s"]
+    # periodic checkpoints went on from where the first process stopped
+    steps = sorted(int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.pt"))
+    assert steps[0] < FIRST_STEPS + 1000 and steps[-1] >= 3000
+
+
+def test_resumed_curves_have_no_duplicates_and_no_gaps(resumed):
+    run, before, _ = resumed
+    split = before["counters"]["env_steps"]
+    summary = read_summary(run)
+    assert len(list(run.glob("events.out.tfevents.*"))) == 2  # one file per process, read as one curve
+    ret = load_curve(run, "train/episodic_return")
+    assert _strictly_increasing(ret.steps)
+    assert len(ret.steps) == summary["episodes"]  # every counted episode once: none lost, none twice
+    assert (ret.steps <= split).sum() == before["counters"]["episodes"]
+    assert ret.steps[-1] <= summary["env_steps"]
+    loss = load_curve(run, "loss/policy")
+    assert _strictly_increasing(loss.steps)
+    assert split in loss.steps  # the first process's last point, logged at its checkpoint step, is kept
+    assert loss.steps[-1] == summary["env_steps"]
+    # evaluations switched on at resume run from there on, on the new schedule
+    evals = load_curve(run, "eval/mean_return")
+    assert len(evals.steps) >= 2 and evals.steps[0] > split and _strictly_increasing(evals.steps)
+
+
+def test_resume_after_a_crash_drops_the_events_logged_after_the_checkpoint(first, tmp_path):
+    """A process that died after its periodic checkpoint at ~1,000 steps but logged up to 2,000: resuming from that
+    checkpoint replaces the lost stretch, with no step logged twice."""
+    run = _copy(first, tmp_path)
+    periodic = min((run / "checkpoints").glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    shutil.copy(periodic, run / "checkpoints" / "last.pt")
+    state = checkpoint.load(periodic)
+    res = run_cli(f"resume={run}", "video_interval=0", cwd=tmp_path)  # the run's own total_steps: 2,000
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    assert summary["env_steps"] >= FIRST_STEPS
+    ret = load_curve(run, "train/episodic_return")
+    assert _strictly_increasing(ret.steps) and len(ret.steps) == summary["episodes"]
+    assert (ret.steps <= state["counters"]["env_steps"]).sum() == state["counters"]["episodes"]
+
+
+def test_resume_restores_counters_and_rng_states(first, tmp_path):
+    from pgtrain.workspace import Workspace
+
+    run = _copy(first, tmp_path)
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    ws = Workspace(typed_config(state["config"]), run, resume=True)
+    try:
+        c = state["counters"]
+        assert ws.collector.env_steps == c["env_steps"] and ws.episodes == c["episodes"]
+        assert ws.algo.updates == state["algo_state"]["updates"] and list(ws.returns) == c["returns"]
+        assert ws.wall_offset == c["wall_time_s"]
+        assert torch.equal(torch.get_rng_state(), state["rng"]["torch"])
+        assert np.random.get_state()[1].tolist() == state["rng"]["numpy"]
+        assert random.getstate()[1] == tuple(state["rng"]["python"][1])
+        for name, tensor in state["algo_state"]["policy"].items():
+            assert torch.equal(ws.algo.policy.state_dict()[name], tensor)
+        assert ws.next_checkpoint == 3000 and ws.next_video == 3000  # the first multiples of the intervals after ~2,000
+    finally:
+        ws.logger.close()
+        ws.envs.close()
+
+
+def test_resuming_a_finished_run_is_one_line_and_changes_nothing(first, tmp_path):
+    run = _copy(first, tmp_path)
+    before = _files(run)
+    res = run_cli(f"resume={run}", cwd=tmp_path)
+    _assert_one_line_error(res, "pgtrain", "already finished", "total_steps=")
+    assert _files(run) == before
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Videos during training
+
+
+def test_training_records_videos_as_mp4_and_tensorboard_gifs(first):
+    videos = sorted((first / "videos").glob("train_step_*.mp4"))
+    assert len(videos) == 2  # video_interval=1000 over 2,000 steps
+    acc = EventAccumulator(str(first), size_guidance={"images": 0})
+    acc.Reload()
+    images = acc.Images("eval/video")
+    assert len(images) == 2 and all(im.encoded_image_string.startswith(b"GIF8") for im in images)
+    assert (images[0].width, images[0].height) == (300, 200)  # CartPole's 600x400 screen, halved
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# pgtrain-eval
+
+
+def _eval(*args: str, cwd: Path):
+    return run_cli(*args, cwd=cwd, module="pgtrain.evaluation")
+
+
+def _decode(path: Path) -> tuple[tuple[int, int], list[np.ndarray]]:
+    gen = imageio_ffmpeg.read_frames(str(path))
+    meta = next(gen)
+    w, h = meta["size"]
+    return (w, h), [np.frombuffer(b, dtype=np.uint8).reshape(h, w, 3) for b in gen]
+
+
+def test_eval_writes_eval_json_and_videos_that_decode(first, tmp_path):
+    run = _copy(first, tmp_path)
+    res = _eval(str(run), "--episodes", "3", "--seed", "7", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads((run / "eval.json").read_text())
+    assert report["checkpoint"] == str((run / "checkpoints" / "last.pt").resolve())
+    assert report["checkpoint_env_steps"] == read_summary(run)["env_steps"]
+    assert report["episodes"] == 3 and report["deterministic"] is True and report["seed"] == 7
+    assert len(report["returns"]) == 3 and all(1 <= r <= 500 for r in report["returns"])
+    assert report["mean"] == pytest.approx(np.mean(report["returns"])) and report["std"] == pytest.approx(np.std(report["returns"]))
+    assert report["lengths"] == [int(r) for r in report["returns"]]  # CartPole: +1 a step
+    assert f"{report['mean']:.2f} ± {report['std']:.2f}" in res.stdout and report["videos"] == []
+
+    res = _eval(str(run), "--episodes", "2", "--seed", "7", "--video", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    video_report = json.loads((run / "eval.json").read_text())
+    assert video_report["returns"] == report["returns"][:2]  # same seeds, same deterministic episodes
+    assert len(video_report["videos"]) == 2
+    for rel, length in zip(video_report["videos"], video_report["lengths"], strict=True):
+        path = run / rel
+        assert path.parent == run / "videos" and path.suffix == ".mp4" and path.stat().st_size > 0
+        size, frames = _decode(path)
+        assert size == (600, 400) and len(frames) == length + 1  # the reset frame, then one per step
+        assert frames[0].std() > 0 and not np.array_equal(frames[0], frames[-1])  # a picture, and it moves
+    assert not list((run / "videos").glob(".*"))  # no temporary files left
+
+
+def test_eval_stochastic_with_another_checkpoint(first, tmp_path):
+    run = _copy(first, tmp_path)
+    ckpt = min((run / "checkpoints").glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    res = _eval(str(run), "--checkpoint", str(ckpt), "--episodes", "2", "--stochastic", "--device", "cpu", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads((run / "eval.json").read_text())
+    assert report["checkpoint"] == str(ckpt.resolve()) and report["checkpoint_env_steps"] == int(ckpt.stem.split("_")[1])
+    assert report["deterministic"] is False and report["device"] == "cpu" and len(report["returns"]) == 2
+    assert "stochastic" in res.stdout
+
+
+def test_eval_errors_are_one_line(first, tmp_path, capsys):
+    res = _eval(str(tmp_path / "missing"), cwd=tmp_path)
+    _assert_one_line_error(res, "pgtrain-eval", "no such directory")
+
+    def in_process(*args: str) -> str:
+        with pytest.raises(SystemExit) as ex:
+            evaluation.main(list(args))
+        assert ex.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pgtrain-eval: error: ") and err.count("\n") == 1, err
+        return err
+
+    (tmp_path / "empty").mkdir()
+    assert "not a pgtrain run directory" in in_process(str(tmp_path / "empty"))
+    run = _copy(first, tmp_path)
+    assert "does not exist" in in_process(str(run), "--checkpoint", str(run / "checkpoints" / "nope.pt"))
+    last = run / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # truncated
+    assert "not a readable pgtrain checkpoint" in in_process(str(run))
+    assert "at least one episode" in in_process(str(run), "--episodes", "0")
+    assert not (run / "eval.json").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# pgtrain-plot
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """Two configs (learning rates) x two seeds, as `pgtrain -m` writes them."""
+    root = tmp_path_factory.mktemp("sweep")
+    res = run_cli("-m", "seed=0,1", "algo.lr=0.001,0.003", "total_steps=1500", f"hydra.sweep.dir={root / 'sweep'}", cwd=root)
+    assert res.returncode == 0, res.stderr
+    return root / "sweep"
+
+
+def test_plot_writes_a_png_from_real_event_files(sweep, resumed, tmp_path):
+    run, _, _ = resumed
+    out = tmp_path / "plots" / "returns.png"
+    res = run_cli(str(sweep), str(run), "--out", str(out), "--window", "10", cwd=tmp_path, module="pgtrain.plotting")
+    assert res.returncode == 0, res.stderr
+    assert out.stat().st_size > 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(out)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100 and image.std() > 0
+    lines = [line for line in res.stdout.splitlines() if "run(s)" in line]
+    assert len(lines) == 3  # two learning rates, and the resumed run on its own
+    assert sum("algo.lr=0.001: 2 run(s)" in line for line in lines) == 1
+    assert sum("algo.lr=0.003: 2 run(s)" in line for line in lines) == 1
+
+
+def test_plot_groups_by_config_and_averages_over_seeds(sweep):
+    groups = plotting.group_runs(plotting.find_runs([sweep]))
+    assert sorted(len(g.runs) for g in groups) == [2, 2]
+    for group in groups:
+        seeds = {json.dumps(plotting.run_config(r)["seed"]) for r in group.runs}
+        assert seeds == {"0", "1"}
+        band = plotting.aggregate(group.runs, plotting.RETURN_TAG, window=10, points=50)
+        assert band is not None and band.runs == 2 and band.steps.shape == (50,)
+        # the mean at the last grid point, by hand
+        ys = []
+        for r in group.runs:
+            c = load_curve(r, plotting.RETURN_TAG)
+            ys.append(np.interp(band.steps[-1], c.steps, running_mean(c.values, 10)))
+        assert band.mean[-1] == pytest.approx(np.mean(ys)) and band.low[-1] == pytest.approx(min(ys))
+        assert np.all(band.low <= band.mean + 1e-9) and np.all(band.mean <= band.high + 1e-9)
+
+
+def test_plot_errors_are_one_line(tmp_path):
+    res = run_cli(str(tmp_path), cwd=tmp_path, module="pgtrain.plotting")
+    _assert_one_line_error(res, "pgtrain-plot", "no TensorBoard event files")
