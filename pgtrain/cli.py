@@ -76,7 +76,9 @@ def _train(cfg: DictConfig) -> float:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     summary = Workspace(cfg, run_dir).train()
-    return summary["final_return"] if summary["final_return"] is not None else float("nan")
+    # the value a sweeper (Optuna) optimises; no finished episode counts as the worst return: Optuna refuses NaN and
+    # hydra-optuna-sweeper 1.3.0 then crashes the whole sweep ("Values cannot be specified when state is ... FAIL")
+    return summary["final_return"] if summary["final_return"] is not None else float("-inf")
 
 
 def resume(run_dir: Path, overrides: list[str]) -> None:
