@@ -288,3 +288,21 @@ def test_plot_groups_by_config_and_averages_over_seeds(sweep):
 def test_plot_errors_are_one_line(tmp_path):
     res = run_cli(str(tmp_path), cwd=tmp_path, module="pgtrain.plotting")
     _assert_one_line_error(res, "pgtrain-plot", "no TensorBoard event files")
+
+
+@pytest.mark.skipif(not (Path(__file__).parent.parent / "pgtrain" / "envs" / "pong.py").exists(), reason="Pong env not present")
+def test_pong_video_shows_the_real_game_screen(tmp_path):
+    """The network sees 80x80 difference frames; the video shows the 210x160 colour screen."""
+    run = tmp_path / "pong"
+    train = ("algo=reinforce", "env=pong", "algo.num_envs=1", "algo.episodes_per_update=1", "env.max_episode_steps=150")
+    res = run_cli(*train, "total_steps=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = _eval(str(run), "--episodes", "1", "--video", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads((run / "eval.json").read_text())
+    assert report["lengths"] == [150]
+    size, frames = _decode(run / report["videos"][0])
+    assert size == (160, 210) and len(frames) == 151
+    middle = frames[75][40:190].reshape(-1, 3).astype(int)
+    colours, counts = np.unique(middle // 16, axis=0, return_counts=True)
+    assert np.abs(colours[counts.argmax()] * 16 + 8 - np.array([144, 72, 17])).max() <= 16  # Pong's brown court
