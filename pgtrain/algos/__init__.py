@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pgtrain.algos.a2c import A2C
 from pgtrain.algos.base import Algorithm
 from pgtrain.algos.ddpg import DDPG
 from pgtrain.algos.reinforce import Reinforce
 from pgtrain.errors import PgtrainError
 
-ALGOS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce, DDPG)}
+ALGOS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce, A2C, DDPG)}
 
 
 def algo_class(name: str) -> type[Algorithm]:
