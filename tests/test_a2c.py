@@ -166,7 +166,7 @@ def test_update_changes_both_nets_and_state_dict_round_trips(action_space, share
     # the optimiser state came along: the next update is identical
     m1, m2 = algo.update(batch), clone.update(batch)
     assert m1["loss/value"] == pytest.approx(m2["loss/value"], rel=1e-6)
-    for (k, a), b in zip(algo.policy.state_dict().items(), clone.policy.state_dict().values()):
+    for (k, a), b in zip(algo.policy.state_dict().items(), clone.policy.state_dict().values(), strict=True):
         assert torch.allclose(a, b), k
 
 
@@ -209,7 +209,8 @@ def test_cli_smoke_on_pendulum_with_resume(cli, tmp_path):
 @pytest.mark.slow
 def test_a2c_learns_cartpole(cli, tmp_path):
     """The default settings reach a last-100 mean of 195 well within the budget (seed 0; seeds 0-4 all do)."""
-    res = cli("algo=a2c", "env=cartpole", "seed=0", "total_steps=60000", "stop_on_solve=true", "env.solve_threshold=195", _run_dir(tmp_path))
+    args = ("algo=a2c", "env=cartpole", "seed=0", "total_steps=60000", "stop_on_solve=true", "env.solve_threshold=195")
+    res = cli(*args, _run_dir(tmp_path))
     assert res.returncode == 0, res.stderr
     s = read_summary(tmp_path / "run")
     assert s["solved"] is not None, s

@@ -152,4 +152,3 @@ class A2C(Algorithm):
             "value/mean": float(pred.mean()),
             "value/explained_variance": float(1.0 - (y - pred).var() / var_y) if var_y > 0 else 0.0,
         }
-
