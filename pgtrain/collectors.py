@@ -17,6 +17,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
+from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
+
 
 class Actor(Protocol):
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray: ...
@@ -37,6 +39,7 @@ class Collector:
     def __init__(self, envs: VectorEnv, seed: int) -> None:
         self.envs = envs
         self.num_envs = envs.num_envs
+        self.seed = seed
         self.obs, _ = envs.reset(seed=seed)
         envs.action_space.seed(seed)
         self.prev_done = np.zeros(self.num_envs, dtype=bool)
@@ -70,11 +73,25 @@ class Collector:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint should keep of this collector beyond the counters (a replay buffer); empty by default."""
-        return {}
+        """The envs' state (see :mod:`pgtrain.envs.state`), the current observations and autoreset flags, so a resumed
+        run continues the running episodes exactly; subclasses add what they hold (partial episodes, a replay buffer)."""
+        env = env_state(self.envs)
+        if env is None:
+            return {}
+        return {"env": env, "obs": to_saved(self.obs), "prev_done": to_saved(self.prev_done)}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """Restore :meth:`state_dict`; returns whether the running episodes continue (False: fresh episodes began,
+        seeded with ``seed + env_steps`` so they differ from the run's first ones)."""
+        if "env" in state and env_state(self.envs) is not None:
+            load_env_state(self.envs, state["env"])
+            self.obs = from_saved(state["obs"])
+            self.prev_done = from_saved(state["prev_done"])
+            return True
+        self.obs, _ = self.envs.reset(seed=self.seed + self.env_steps)
+        self.envs.action_space.seed(self.seed + self.env_steps)
+        self.prev_done = np.zeros(self.num_envs, dtype=bool)
+        return False
 
 
 @dataclass
@@ -140,6 +157,39 @@ class EpisodeCollector(Collector):
         for buf in (self.buf_obs, self.buf_act, self.buf_rew):
             buf[: used - keep_from] = buf[keep_from:used]
         self.base += keep_from
+
+    _BUFFERS = ("buf_obs", "buf_act", "buf_rew")
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if state and self.buf_obs is not None:
+            used = self.t - self.base
+            state["episodes"] = {
+                **{name: to_saved(getattr(self, name)[:used]) for name in self._BUFFERS},
+                "base": self.base,
+                "t": self.t,
+                "start": to_saved(self.start),
+                "ready": [[to_saved(x) if isinstance(x, np.ndarray) else x for x in episode] for episode in self.ready],
+            }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        if not super().load_state_dict(state):
+            self.start[:] = self.t  # fresh episodes everywhere; finished ones waiting in ``ready`` are dropped
+            self.ready = []
+            return False
+        if "episodes" in state:
+            saved = state["episodes"]
+            self.base, self.t = int(saved["base"]), int(saved["t"])
+            self.start = from_saved(saved["start"])
+            for name in self._BUFFERS:
+                rows = from_saved(saved[name])
+                self.capacity = max(self.capacity, len(rows))
+                buf = np.zeros((self.capacity, *rows.shape[1:]), dtype=rows.dtype)
+                buf[: len(rows)] = rows
+                setattr(self, name, buf)
+            self.ready = [tuple(from_saved(x) for x in episode) for episode in saved["ready"]]
+        return True
 
     def collect(self, algo: Actor) -> EpisodeBatch:
         while len(self.ready) < self.episodes:
@@ -240,11 +290,15 @@ class ReplayCollector(Collector):
         return self.buffer if len(self.buffer) >= self.min_size else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"replay_buffer": self.buffer.state_dict()} if self.save_buffer else {}
+        state = super().state_dict()
+        if self.save_buffer:
+            state["replay_buffer"] = self.buffer.state_dict()
+        return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
         if "replay_buffer" in state:
             self.buffer.load_state_dict(state["replay_buffer"])
+        return super().load_state_dict(state)
 
 
 def evaluate(algo: Actor, env_cfg: Any, episodes: int, seed: int, explore: bool = False) -> list[float]:

@@ -327,11 +327,8 @@ class Workspace:
         random.setstate(_as_tuple(rng["python"]))
         np.random.set_state(("MT19937", np.array(rng["numpy"], dtype=np.uint32), rng["numpy_pos"], 0, 0.0))
         torch.set_rng_state(rng["torch"])
-        self.collector.load_state_dict(state.get("collector_state", {}))
-        # episodes running at the checkpoint are lost: start fresh ones, seeded apart from the run's first episodes
-        env_seed = self.cfg.seed + self.collector.env_steps
-        self.collector.obs, _ = self.envs.reset(seed=env_seed)
-        self.envs.action_space.seed(env_seed)
+        # the running episodes continue exactly where the env state can be saved; elsewhere (Pong, async) fresh ones start
+        self.exact_resume = self.collector.load_state_dict(state.get("collector_state", {}))
         return self.collector.env_steps
 
     def _seed(self, seed: int) -> None:
