@@ -68,8 +68,12 @@ class SparseInputLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2 and int(torch.count_nonzero(x)) <= self.max_density * x.numel():
-            return _SparseRowsMatmul.apply(x, self.weight) + self.bias
+        limit = self.max_density * x.numel()
+        # a large batch is counted first, so that a dense one never builds index arrays as large as itself
+        if x.dim() == 2 and (x.numel() < 1 << 20 or int(torch.count_nonzero(x)) <= limit):
+            rows, cols = x.nonzero(as_tuple=True)  # row-major order: grouped by row
+            if len(cols) <= limit:
+                return _SparseRowsMatmul.apply(x, self.weight, rows, cols) + self.bias
         return torch.matmul(x, self.weight) + self.bias
 
     def extra_repr(self) -> str:
@@ -83,14 +87,14 @@ class _SparseRowsMatmul(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        rows, cols = x.nonzero(as_tuple=True)  # row-major order: grouped by row
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """``rows``, ``cols``: x's nonzero entries, grouped by row."""
         vals = x[rows, cols]
         ctx.save_for_backward(weight, rows, cols, vals)
         return F.embedding_bag(cols, weight, _bag_offsets(rows, x.shape[0]), mode="sum", per_sample_weights=vals)
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         weight, rows, cols, vals = ctx.saved_tensors
         grad_x = grad_out @ weight.t() if ctx.needs_input_grad[0] else None
         grad_w = None
@@ -98,7 +102,7 @@ class _SparseRowsMatmul(torch.autograd.Function):
             order = torch.argsort(cols, stable=True)
             offsets = _bag_offsets(cols[order], weight.shape[0])
             grad_w = F.embedding_bag(rows[order], grad_out.contiguous(), offsets, mode="sum", per_sample_weights=vals[order])
-        return grad_x, grad_w
+        return grad_x, grad_w, None, None
 
 
 def _bag_offsets(groups: torch.Tensor, n: int) -> torch.Tensor:

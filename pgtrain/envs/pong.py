@@ -48,9 +48,9 @@ def lecture_frame(frames: np.ndarray) -> np.ndarray:
     Rows 35..194, every second row and column, red channel; the background colours 144 and 109 (and black) become 0,
     everything else (paddles, ball) 1.
     """
-    red = frames[..., CROP_ROWS, :, 0][..., ::2, ::2]
+    red = np.ascontiguousarray(frames[..., CROP_ROWS, :, 0][..., ::2, ::2])  # one strided gather, then contiguous maths
     keep = (red != 0) & (red != BACKGROUND[0]) & (red != BACKGROUND[1])
-    return np.ascontiguousarray(keep).view(np.int8).reshape(*keep.shape[:-2], FRAME_SIZE)
+    return keep.view(np.int8).reshape(*keep.shape[:-2], FRAME_SIZE)
 
 
 def lecture_space() -> gym.spaces.Box:
