@@ -49,3 +49,24 @@ def load(path: Path) -> dict[str, Any]:
             f"version {FORMAT_VERSION}; use the pgtrain version that wrote it ({state.get('pgtrain_version', 'unknown')})"
         )
     return state
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """A pgtrain run directory exists and has its ``.hydra/config.yaml``; otherwise a one-line PgtrainError."""
+    if not run_dir.is_dir():
+        raise PgtrainError(f"{run_dir}: no such directory")
+    if not (run_dir / ".hydra" / "config.yaml").is_file():
+        raise PgtrainError(f"{run_dir} is not a pgtrain run directory (no .hydra/config.yaml)")
+
+
+def check_belongs(state: dict[str, Any], run_dir: Path, path: Path) -> None:
+    """Refuse a checkpoint whose algorithm or env differs from the run's own config (e.g. one copied from another run)."""
+    from omegaconf import OmegaConf
+
+    run_cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    want = (OmegaConf.select(run_cfg, "algo.name"), OmegaConf.select(run_cfg, "env.name"))
+    got = (state.get("algo"), state.get("env"))
+    if want != got:
+        raise PgtrainError(
+            f"checkpoint {path} was written by algo={got[0]} env={got[1]}, but {run_dir} is an algo={want[0]} env={want[1]} run"
+        )

@@ -75,7 +75,10 @@ def _train(cfg: DictConfig) -> float:
     from pgtrain.workspace import Workspace
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    summary = Workspace(cfg, run_dir).train()
+    try:
+        summary = Workspace(cfg, run_dir).train()
+    except PgtrainError as ex:  # leave here: an exception would make Hydra print its own "Error executing job" line
+        _fail(str(ex))
     # the value a sweeper (Optuna) optimises; no finished episode counts as the worst return: Optuna refuses NaN and
     # hydra-optuna-sweeper 1.3.0 then crashes the whole sweep ("Values cannot be specified when state is ... FAIL")
     return summary["final_return"] if summary["final_return"] is not None else float("-inf")
@@ -85,12 +88,10 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
     """Continue ``run_dir`` in place from ``checkpoints/last.pt`` with the run's own config."""
     from pgtrain.workspace import Workspace
 
-    if not run_dir.is_dir():
-        raise PgtrainError(f"resume={run_dir}: no such directory")
+    checkpoint.check_run_dir(run_dir)
     last = run_dir / "checkpoints" / "last.pt"
-    if not (run_dir / ".hydra" / "config.yaml").is_file() or not last.parent.is_dir():
-        raise PgtrainError(f"resume={run_dir}: not a pgtrain run directory (no .hydra/config.yaml or checkpoints/)")
     state = checkpoint.load(last)
+    checkpoint.check_belongs(state, run_dir, last)
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+")
         if key not in RESUME_OVERRIDABLE:

@@ -183,13 +183,6 @@ def load_policy(ckpt_path: Path, device_name: str | None = None) -> tuple[Any, A
     return algo, cfg, state
 
 
-def check_run_dir(run_dir: Path) -> None:
-    if not run_dir.is_dir():
-        raise PgtrainError(f"{run_dir}: no such directory")
-    if not (run_dir / ".hydra" / "config.yaml").is_file() and not (run_dir / "checkpoints").is_dir():
-        raise PgtrainError(f"{run_dir} is not a pgtrain run directory (no .hydra/config.yaml, no checkpoints/)")
-
-
 def evaluate_run(
     run_dir: Path,
     ckpt_path: Path | None = None,
@@ -201,11 +194,12 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Play ``episodes`` episodes with the checkpoint's policy, write ``run_dir/eval.json`` (and MP4s); returns the report."""
     run_dir = Path(run_dir)
-    check_run_dir(run_dir)
+    checkpoint.check_run_dir(run_dir)
     if episodes < 1:
         raise PgtrainError(f"--episodes={episodes}: play at least one episode")
     ckpt_path = Path(ckpt_path) if ckpt_path is not None else run_dir / "checkpoints" / "last.pt"
     algo, cfg, state = load_policy(ckpt_path, device)
+    checkpoint.check_belongs(state, run_dir, ckpt_path)
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     envs = make_play_env(cfg.env, render=video)
     returns, lengths, videos = [], [], []

@@ -164,6 +164,8 @@ class Workspace:
                 if cfg.stop_on_solve and self.solved is not None:
                     break
         except Interrupted as ex:
+            for s in previous:  # a second Ctrl-C must not cut the final save short
+                signal.signal(s, signal.SIG_IGN)
             self._finish()
             print(f"pgtrain: stopped by {ex} at env step {self.collector.env_steps:,}; resume with: pgtrain resume={self.run_dir}")
             raise SystemExit(128 + ex.signum) from None
@@ -225,13 +227,17 @@ class Workspace:
         self.logger.scalar("eval/video_return", ret, step)
 
     def _check_finite(self, metrics: dict[str, float], step: int) -> None:
-        bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
-        if bad:
-            key, value = next(iter(bad.items()))
-            raise PgtrainError(
-                f"training diverged at env step {step:,}: {key} is {value}; likely cause: a learning rate too high "
-                f"(algo.lr={self.cfg.algo.lr}) or exploding returns; the last good checkpoint {self.ckpt_dir / 'last.pt'} is kept"
-            )
+        """Stop on a NaN/inf loss or parameter before anything saves the broken state."""
+        bad = [f"{k} is {v}" for k, v in metrics.items() if not math.isfinite(v)]
+        bad += [f"parameter {name} is not finite" for name in self.algo.nonfinite_parameters()]
+        if not bad:
+            return
+        last = self.ckpt_dir / "last.pt"
+        kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint had been written yet"
+        raise PgtrainError(
+            f"training diverged at env step {step:,}: {bad[0]}; likely cause: a learning rate too high "
+            f"(algo.lr={self.cfg.algo.lr}) or exploding returns/gradients (try algo.max_grad_norm); {kept}"
+        )
 
     # ------------------------------------------------------------------------------------------------------------------
     # Counters and summary

@@ -50,6 +50,16 @@ class Algorithm:
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         return float(nn.utils.clip_grad_norm_(params, limit))
 
+    def nonfinite_parameters(self) -> list[str]:
+        """Names of the network parameters holding a NaN or inf (checked after every update)."""
+        return [
+            f"{name}.{pname}"
+            for name in self.state_attrs
+            if isinstance(getattr(self, name), nn.Module)
+            for pname, p in getattr(self, name).named_parameters()
+            if not torch.isfinite(p).all()
+        ]
+
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {name: getattr(self, name).state_dict() for name in self.state_attrs}
         state["updates"] = self.updates

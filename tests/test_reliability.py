@@ -1,0 +1,261 @@
+"""Reliability: bad checkpoints and run directories, unsafe pickles, signals, SIGKILL at random moments, exact resume,
+divergence, parallel sweep jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pgtrain import checkpoint
+from pgtrain.curves import load_curve
+from tests.conftest import read_summary, run_cli
+
+PAYLOAD_MARKER = "pgtrain_pickle_payload_ran"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Two finished short runs to copy and damage: REINFORCE on CartPole and on Pendulum."""
+    base = tmp_path_factory.mktemp("runs")
+    out = {}
+    for env, steps in (("cartpole", 1500), ("pendulum", 1600)):
+        run = base / env
+        res = run_cli(f"env={env}", f"total_steps={steps}", f"hydra.run.dir={run}", cwd=base)
+        assert res.returncode == 0, res.stderr
+        out[env] = run
+    return out
+
+
+def _digest(run: Path) -> dict[str, str]:
+    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+class Payload:
+    """Unpickling this runs a shell command: what a malicious checkpoint would carry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _damage(run: Path, how: str, other: Path, tmp: Path) -> None:
+    last = run / "checkpoints" / "last.pt"
+    if how == "truncated":
+        data = last.read_bytes()
+        last.write_bytes(data[: len(data) // 2])
+    elif how == "corrupt":
+        last.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif how == "other_env":
+        shutil.copy(other / "checkpoints" / "last.pt", last)
+    elif how == "version":
+        state = torch.load(last, weights_only=True)
+        state["format_version"] = 999
+        torch.save(state, last)
+    elif how == "pickle_payload":
+        torch.save({"format_version": 1, "evil": Payload(tmp / PAYLOAD_MARKER)}, last)
+    elif how == "missing_checkpoint":
+        last.unlink()
+
+
+COMMANDS = {
+    "resume": lambda run: ("pgtrain.cli", [f"resume={run}", "total_steps=100000"], "pgtrain: error: "),
+    "eval": lambda run: ("pgtrain.evaluation", [str(run), "--episodes", "1"], "pgtrain-eval: error: "),
+}
+DAMAGE = {
+    "truncated": "not a readable pgtrain checkpoint",
+    "corrupt": "not a readable pgtrain checkpoint",
+    "other_env": "written by algo=reinforce env=pendulum",
+    "version": "format version 999",
+    "pickle_payload": "not a readable pgtrain checkpoint",
+    "missing_checkpoint": "does not exist",
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("how", sorted(DAMAGE))
+def test_bad_checkpoint_is_one_line_and_changes_nothing(runs, tmp_path, command, how):
+    run = tmp_path / "run"
+    shutil.copytree(runs["cartpole"], run)
+    _damage(run, how, runs["pendulum"], tmp_path)
+    before = _digest(run)
+    module, args, prefix = COMMANDS[command](run)
+    res = run_cli(*args, cwd=tmp_path, module=module)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stderr.startswith(prefix) and res.stderr.count("\n") == 1, res.stderr
+    assert DAMAGE[how] in res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    assert _digest(run) == before
+    assert not (tmp_path / PAYLOAD_MARKER).exists()  # the pickle payload never ran
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("where", ["missing", "not_a_run"])
+def test_bad_run_directory_is_one_line(tmp_path, command, where):
+    run = tmp_path / "nothing"
+    if where == "not_a_run":
+        run.mkdir()
+        (run / "notes.txt").write_text("not a run")
+    module, args, prefix = COMMANDS[command](run)
+    res = run_cli(*args, cwd=tmp_path, module=module)
+    assert res.returncode == 2 and res.stderr.startswith(prefix) and res.stderr.count("\n") == 1, res.stderr
+    assert ("no such directory" if where == "missing" else "not a pgtrain run directory") in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if where == "missing" else ["nothing"])
+
+
+def test_checkpoints_are_atomic_and_versioned(tmp_path):
+    path = tmp_path / "c" / "last.pt"
+    checkpoint.save(path, {"x": torch.ones(3)})
+    state = checkpoint.load(path)
+    assert state["format_version"] == checkpoint.FORMAT_VERSION and "pgtrain_version" in state
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]  # no temporary file left behind
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < end, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+def _popen(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pgtrain.cli", *args, "progress=false"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_checkpoint_and_summary_then_resume_continues(tmp_path, signum, status):
+    run = tmp_path / "run"
+    proc = _popen("total_steps=100000000", "checkpoint_every_s=0.5", f"hydra.run.dir={run}", cwd=tmp_path)
+    _wait_for(run / "checkpoints" / "last.pt", proc)
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert "Traceback" not in out + err and f"pgtrain resume={run}" in out
+    summary = read_summary(run)
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    assert state["counters"]["env_steps"] == summary["env_steps"] > 0
+    target = summary["env_steps"] + 2000
+    res = run_cli(f"resume={run}", f"total_steps={target}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert read_summary(run)["env_steps"] >= target
+
+
+def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint(tmp_path):
+    """Kill -9 the run (and then each resume of it) at random moments; every time, last.pt loads and resume goes on."""
+    rng = random.Random(0)
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last.pt"
+    proc = _popen("total_steps=100000000", "checkpoint_every_s=0.05", "checkpoint_interval=3000", f"hydra.run.dir={run}", cwd=tmp_path)
+    _wait_for(last, proc)
+    steps = []
+    for _ in range(6):
+        time.sleep(rng.uniform(0.0, 1.5))  # a random moment of training: saves happen every 0.05 s
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        state = checkpoint.load(last)  # never half-written
+        for periodic in last.parent.glob("step_*.pt"):
+            checkpoint.load(periodic)
+        steps.append(state["counters"]["env_steps"])
+        mtime = last.stat().st_mtime_ns
+        proc = _popen(f"resume={run}", "checkpoint_every_s=0.05", cwd=tmp_path)
+        end = time.time() + 120
+        while last.stat().st_mtime_ns == mtime:  # wait until the resumed run trains and saves
+            assert proc.poll() is None and time.time() < end, proc.communicate()
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert steps == sorted(steps) and steps[-1] > steps[0]
+    final = checkpoint.load(last)["counters"]["env_steps"] + 1000
+    res = run_cli(f"resume={run}", f"total_steps={final}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert read_summary(run)["env_steps"] >= final
+    curve = load_curve(run)
+    assert np.all(np.diff(curve.steps) >= 0)  # the resumed curve has no step going back
+
+
+def _tensors_equal(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_tensors_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_tensors_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@pytest.mark.parametrize(
+    "args, n",
+    [
+        (["algo=reinforce", "env=cartpole"], 5000),
+        (["algo=reinforce", "env=pendulum"], 4000),
+        (["algo=a2c", "env=cartpole"], 4000),
+        (["algo=a2c", "env=pendulum"], 4000),
+        (["algo=ddpg", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
+    ],
+)
+def test_resume_is_exact(tmp_path, args, n):
+    """2N steps in one go == N steps, then resumed to 2N: identical weights, optimiser states and logged returns."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for run, steps in ((a, 2 * n), (b, n)):
+        res = run_cli(*args, f"total_steps={steps}", f"hydra.run.dir={run}", "eval_interval=0", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+    res = run_cli(f"resume={b}", f"total_steps={2 * n}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    sa, sb = (checkpoint.load(r / "checkpoints" / "last.pt") for r in (a, b))
+    assert sa["counters"]["env_steps"] == sb["counters"]["env_steps"]
+    assert _tensors_equal(sa["algo_state"], sb["algo_state"])
+    ca, cb = load_curve(a), load_curve(b)
+    assert len(ca.values) > 2
+    np.testing.assert_array_equal(ca.steps, cb.steps)
+    np.testing.assert_array_equal(ca.values, cb.values)
+
+
+def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    res = run_cli(
+        "env=pendulum",
+        "algo.optimizer=sgd",
+        "algo.lr=1e8",
+        "algo.normalize_advantage=false",
+        "total_steps=50000",
+        "checkpoint_interval=800",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2
+    assert res.stderr.startswith("pgtrain: error: training diverged at env step ") and res.stderr.count("\n") == 1, res.stderr
+    assert "learning rate" in res.stderr and "last good checkpoint" in res.stderr
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    assert all(torch.isfinite(t).all() for t in state["algo_state"]["policy"].values())
+
+
+def test_parallel_sweep_jobs_never_collide(tmp_path):
+    """Two jobs with identical overrides, run at the same time by joblib, get two directories."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep = tmp_path / "sweep"
+    res = run_cli("-m", "seed=0,0", "total_steps=500", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0_seed=0,total_steps=500", "1_seed=0,total_steps=500"]
+    for job in jobs:
+        assert read_summary(sweep / job)["env_steps"] >= 500
