@@ -58,6 +58,8 @@ class SparseInputLinear(nn.Module):
     ``nn.Linear``: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
     """
 
+    PROBE_ROWS = 256  # a large batch's density is judged on its first rows before all of it is searched
+
     def __init__(self, in_features: int, out_features: int, max_density: float = 0.05) -> None:
         super().__init__()
         self.in_features, self.out_features, self.max_density = in_features, out_features, max_density
@@ -68,16 +70,31 @@ class SparseInputLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        limit = self.max_density * x.numel()
-        # a large batch is counted first, so that a dense one never builds index arrays as large as itself
-        if x.dim() == 2 and (x.numel() < 1 << 20 or int(torch.count_nonzero(x)) <= limit):
-            rows, cols = x.nonzero(as_tuple=True)  # row-major order: grouped by row
-            if len(cols) <= limit:
-                return _SparseRowsMatmul.apply(x, self.weight, rows, cols) + self.bias
+        if x.dim() == 2 and self._looks_sparse(x):
+            rows, cols, vals, offsets = _nonzeros(x)
+            if len(cols) <= self.max_density * x.numel():  # else dense after all: fall through
+                return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals, offsets) + self.bias
         return torch.matmul(x, self.weight) + self.bias
+
+    def _looks_sparse(self, x: torch.Tensor) -> bool:
+        probe = x[: self.PROBE_ROWS]
+        return len(x) <= self.PROBE_ROWS or int(torch.count_nonzero(probe)) <= self.max_density * probe.numel()
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, max_density={self.max_density}"
+
+
+def _nonzeros(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows, columns and values of the nonzero entries of ``x`` ``(B, D)`` in row-major order, and each row's first
+    entry (``(B,)`` offsets). On the CPU numpy finds them several times faster than ``torch.nonzero``."""
+    if x.device.type != "cpu":
+        rows, cols = x.nonzero(as_tuple=True)
+        return rows, cols, x[rows, cols], torch.searchsorted(rows, torch.arange(len(x), device=x.device))
+    flat_x = x.detach().numpy().reshape(-1)
+    flat = np.flatnonzero(flat_x != 0)
+    rows, cols = np.divmod(flat, x.shape[1])
+    offsets = np.searchsorted(rows, np.arange(len(x)))
+    return torch.from_numpy(rows), torch.from_numpy(cols), torch.from_numpy(flat_x[flat]), torch.from_numpy(offsets)
 
 
 class _SparseRowsMatmul(torch.autograd.Function):
@@ -87,11 +104,12 @@ class _SparseRowsMatmul(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        """``rows``, ``cols``: x's nonzero entries, grouped by row."""
-        vals = x[rows, cols]
+    def forward(
+        ctx, x: torch.Tensor, weight: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, offsets: torch.Tensor
+    ) -> torch.Tensor:
+        """``rows``, ``cols``, ``vals``, ``offsets``: x's nonzero entries from :func:`_nonzeros`."""
         ctx.save_for_backward(weight, rows, cols, vals)
-        return F.embedding_bag(cols, weight, _bag_offsets(rows, x.shape[0]), mode="sum", per_sample_weights=vals)
+        return F.embedding_bag(cols, weight, offsets, mode="sum", per_sample_weights=vals)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -100,16 +118,10 @@ class _SparseRowsMatmul(torch.autograd.Function):
         grad_w = None
         if ctx.needs_input_grad[1]:
             order = torch.argsort(cols, stable=True)
-            offsets = _bag_offsets(cols[order], weight.shape[0])
+            by_col = cols[order]
+            offsets = torch.searchsorted(by_col, torch.arange(weight.shape[0], device=by_col.device))
             grad_w = F.embedding_bag(rows[order], grad_out.contiguous(), offsets, mode="sum", per_sample_weights=vals[order])
-        return grad_x, grad_w, None, None
-
-
-def _bag_offsets(groups: torch.Tensor, n: int) -> torch.Tensor:
-    """Start index of each of ``n`` groups in a sorted index array ``groups``."""
-    offsets = torch.zeros(n, dtype=torch.int64, device=groups.device)
-    offsets[1:] = torch.bincount(groups, minlength=n).cumsum(0)[:-1]
-    return offsets
+        return grad_x, grad_w, None, None, None, None
 
 
 def mlp_out_dim(in_dim: int, hidden_sizes: Sequence[int]) -> int:

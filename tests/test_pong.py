@@ -168,11 +168,13 @@ def test_lecture_network_has_1280401_parameters() -> None:
 
 
 @pytest.mark.parametrize("rows", [1, 8, 700])
-def test_sparse_first_layer_equals_the_dense_product(rows: int) -> None:
-    """Same outputs and gradients as x @ W + b, with all-zero rows and a fully zero batch included."""
+@pytest.mark.parametrize("density", [0.004, 0.3])
+def test_sparse_first_layer_equals_the_dense_product(rows: int, density: float) -> None:
+    """Same outputs and gradients as x @ W + b (sparse path, and the dense one above max_density), with all-zero rows
+    and a fully zero batch included."""
     torch.manual_seed(0)
     layer = SparseInputLinear(6400, 200)
-    x = (torch.rand(rows, 6400) < 0.004).float() - (torch.rand(rows, 6400) < 0.004).float()
+    x = (torch.rand(rows, 6400) < density).float() - (torch.rand(rows, 6400) < density).float()
     x[0] = 0
     for batch in (x, torch.zeros_like(x)):
         xs, xd = batch.clone().requires_grad_(True), batch.clone().requires_grad_(True)
@@ -215,3 +217,14 @@ def test_stack_on_the_gymnasium_backend_is_refused_before_the_run(cli, tmp_path:
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("pgtrain: error: env.preprocess=stack runs on env.backend=ale_vector")
     assert not (tmp_path / "r").exists()
+
+
+def test_short_a2c_pong_run_with_the_cnn(cli, tmp_path: Path) -> None:
+    """The tuned A2C settings (Nature CNN on 4 stacked 84x84 frames) run end to end."""
+    run = tmp_path / "run"
+    res = cli("algo=a2c", "env=pong", "total_steps=200", "algo.num_envs=4", f"hydra.run.dir={run}", "progress=false")
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    assert summary["algo"] == "a2c" and summary["env_steps"] >= 200 and summary["updates"] >= 10
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert any(k.startswith("torso.net.0") for k in state["algo_state"]["policy"])  # the CNN's first convolution
