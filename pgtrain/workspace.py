@@ -219,7 +219,7 @@ class Workspace:
 
     def _record_video(self, step: int) -> None:
         """One deterministic episode: ``videos/train_step_<n>.mp4`` and a GIF preview in TensorBoard's Images tab."""
-        from pgtrain.evaluation import record_video
+        from pgtrain.playing import record_video
 
         path = self.run_dir / "videos" / f"train_step_{step}.mp4"
         ret, sampled, fps = record_video(self.algo, self.cfg.env, path, seed=self.cfg.seed + 20_000 + step)
