@@ -1,0 +1,663 @@
+"""pgtrain beside Stable-Baselines3 and Tianshou, in one run: time and env steps to a threshold, and Pong throughput.
+
+For each task and seed, pgtrain and the peer library run one after the other (the order alternates from seed to seed),
+each in its own process, with the same seed, the same budget caps, one torch thread each (two for Pong, on both sides),
+on the CPU, and the same threshold definition: the mean return of the last ``window`` finished *training* episodes
+reaching ``threshold`` (CartPole-v1: last 100 >= 475; Pendulum-v1: last 10 >= -200). Wall seconds run from the start
+of the training loop (pgtrain: its workspace loop; Stable-Baselines3: the call of ``learn()``; Tianshou: the first
+collect), so imports and process start-up are excluded on both sides (the per-seed table lists whole process times).
+
+| task | pgtrain | peer |
+|---|---|---|
+| cartpole-a2c | ``pgtrain algo=a2c env=cartpole`` | Stable-Baselines3 A2C, RL Zoo's CartPole-v1 settings |
+| cartpole-reinforce | ``pgtrain algo=reinforce env=cartpole`` | Tianshou ``Reinforce``, the settings of its test_pg.py |
+| pendulum-ddpg | ``pgtrain algo=ddpg env=pendulum`` | Stable-Baselines3 DDPG, RL Zoo's Pendulum-v1 settings |
+| pong-a2c | ``pgtrain algo=a2c env=pong`` | Stable-Baselines3 A2C, CNN, RL Zoo's Atari settings |
+
+pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true``, the step cap as
+``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. Pong is a fixed
+budget of env steps on each side (no threshold): training env steps per second.
+
+    python scripts/bench_peers.py                                   # all tasks, seeds 0-4, about 15-25 minutes on 2 cores
+    python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
+    python scripts/bench_peers.py --quick                           # tiny budgets, seed 0, both sides (CI), about 2 minutes
+
+Output: ``<out>.md`` (the command, the machine, a table of medians with min-max over seeds and the ratio peer/pgtrain,
+a per-seed table), ``<out>.png`` (running mean of training returns against wall-clock seconds, per task, both sides;
+Pong: env steps/s) and ``<out>.json`` (every per-seed figure). ``--out`` defaults to docs/bench_peers (full runs) and
+runs/bench_peers_quick (``--quick``, so CI never overwrites the committed figures).
+
+Needs the optional group ``bench``: ``pip install -e '.[bench]'`` (stable-baselines3, tianshou).
+
+RL Zoo's settings are copied below as data (rl_zoo3 2.9.2, rl_zoo3/hyperparams/a2c.yml and ddpg.yml), so rl_zoo3 itself
+(optuna, huggingface_hub, moviepy...) need not be installed. Tianshou's settings: test/discrete/test_pg.py of Tianshou 2.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The tasks and the peers' settings (data)
+
+# RL Zoo 2.9.2, hyperparams/a2c.yml, CartPole-v1: n_envs 8, n_timesteps 5e5, MlpPolicy, ent_coef 0.0 (the rest: SB3's
+# A2C defaults: n_steps 5, lr 7e-4, RMSprop, gamma 0.99, gae_lambda 1.0, vf_coef 0.5, max_grad_norm 0.5).
+ZOO_A2C_CARTPOLE = {"n_envs": 8, "n_timesteps": 500_000, "ent_coef": 0.0}
+# RL Zoo 2.9.2, hyperparams/ddpg.yml, Pendulum-v1.
+ZOO_DDPG_PENDULUM = {
+    "n_timesteps": 20_000,
+    "gamma": 0.98,
+    "buffer_size": 200_000,
+    "learning_starts": 10_000,
+    "noise_std": 0.1,  # noise_type: normal
+    "gradient_steps": 1,
+    "train_freq": 1,
+    "learning_rate": 1e-3,
+    "net_arch": [400, 300],
+}
+# RL Zoo 2.9.2, hyperparams/a2c.yml, atari: AtariWrapper, frame_stack 4, CnnPolicy, n_envs 16, ent_coef 0.01,
+# vf_coef 0.25, RMSpropTFLike(eps=1e-5); on PongNoFrameskip-v4 (frame skip 4 in the wrapper, no sticky actions).
+ZOO_A2C_ATARI = {"env_id": "PongNoFrameskip-v4", "n_envs": 16, "frame_stack": 4, "ent_coef": 0.01, "vf_coef": 0.25, "rms_eps": 1e-5}
+# Tianshou 2.0 test/discrete/test_pg.py: 8 training envs, 8 episodes per collect, 2 passes in batches of 64, Adam 1e-3,
+# gamma 0.95, returns standardised, a 64-64 ReLU net with a softmax output, orthogonal init; 10 epochs x 40,000 steps.
+TIANSHOU_PG_CARTPOLE = {
+    "training_num": 8,
+    "episode_per_collect": 8,
+    "repeat_per_collect": 2,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "gamma": 0.95,
+    "hidden_sizes": [64, 64],
+    "buffer_size": 20_000,
+    "rew_norm": True,
+    "max_steps": 400_000,
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    title: str
+    algo: str  # pgtrain algo=
+    env: str  # pgtrain env=
+    peer: str  # peer label in the tables
+    peer_settings: str
+    window: int | None  # solve window (None: throughput task)
+    threshold: float | None
+    max_steps: int  # step cap, the same for both sides
+    max_wall_s: float  # safety cap on each side's training loop, the same for both sides
+    quick_steps: int
+    torch_threads: int = 1
+    overrides: tuple[str, ...] = field(default=())  # extra pgtrain overrides (besides the caps)
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("cartpole-a2c", "CartPole-v1, A2C", "a2c", "cartpole", "SB3 A2C", "RL Zoo (CartPole-v1)", 100, 475.0,
+             ZOO_A2C_CARTPOLE["n_timesteps"], 150.0, 3_000),
+        Task("cartpole-reinforce", "CartPole-v1, REINFORCE", "reinforce", "cartpole", "Tianshou Reinforce", "its test_pg.py", 100,
+             475.0, TIANSHOU_PG_CARTPOLE["max_steps"], 120.0, 3_000),
+        Task("pendulum-ddpg", "Pendulum-v1, DDPG", "ddpg", "pendulum", "SB3 DDPG", "RL Zoo (Pendulum-v1)", 10, -200.0,
+             ZOO_DDPG_PENDULUM["n_timesteps"], 200.0, 600),
+        Task("pong-a2c", "Pong, A2C (throughput)", "a2c", "pong", "SB3 A2C (CNN)", "RL Zoo (atari), 16 envs", None, None,
+             40_000, 300.0, 800, torch_threads=2),
+    )
+}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Peer side: runs inside its own process (``--peer TASK``)
+
+
+class Tracker:
+    """Finished training episodes -> the running-mean threshold, the curve, the caps."""
+
+    def __init__(self, window: int | None, threshold: float | None, max_wall_s: float) -> None:
+        self.window, self.threshold, self.max_wall_s = window, threshold, max_wall_s
+        self.returns: list[float] = []
+        self.curve: list[tuple[float, int, float]] = []  # (wall s, env step, return) per finished episode
+        self.solved: dict[str, float] | None = None
+        self.t0 = time.perf_counter()
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def episode(self, ret: float, env_step: int) -> None:
+        wall = self.wall()
+        self.returns.append(float(ret))
+        self.curve.append((wall, int(env_step), float(ret)))
+        if self.solved is None and self.window and len(self.returns) >= self.window:
+            if sum(self.returns[-self.window :]) / self.window >= self.threshold:
+                self.solved = {"env_steps": int(env_step), "episodes": len(self.returns), "wall_time_s": wall}
+
+    def should_stop(self) -> bool:
+        return self.solved is not None or self.wall() >= self.max_wall_s
+
+    def result(self, env_steps: int) -> dict[str, Any]:
+        wall = self.wall()
+        window = self.window or 100
+        recent = self.returns[-window:]
+        return {
+            "env_steps": int(env_steps),
+            "wall_time_s": wall,
+            "steps_per_second": env_steps / wall if wall > 0 else 0.0,
+            "solved": self.solved,
+            "final_return": sum(recent) / len(recent) if recent else None,
+            "curve": self.curve,
+        }
+
+
+def _sb3_callback(tracker: Tracker):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ThresholdCallback(BaseCallback):
+        """Episodes from the Monitor wrapper's ``info["episode"]``; stops learn() at the threshold or the wall cap."""
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    tracker.episode(info["episode"]["r"], self.num_timesteps)
+            return not tracker.should_stop()
+
+    return ThresholdCallback()
+
+
+def peer_sb3_a2c_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_vec_env
+
+    envs = make_vec_env("CartPole-v1", n_envs=ZOO_A2C_CARTPOLE["n_envs"], seed=seed)
+    model = A2C("MlpPolicy", envs, ent_coef=ZOO_A2C_CARTPOLE["ent_coef"], seed=seed, device="cpu")
+    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
+    tracker.start()
+    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
+    return tracker.result(model.num_timesteps)
+
+
+def peer_sb3_ddpg_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    import numpy as np
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    z = ZOO_DDPG_PENDULUM
+    envs = make_vec_env("Pendulum-v1", n_envs=1, seed=seed)
+    n_actions = envs.action_space.shape[-1]
+    model = DDPG(
+        "MlpPolicy",
+        envs,
+        learning_rate=z["learning_rate"],
+        buffer_size=z["buffer_size"],
+        learning_starts=z["learning_starts"],
+        gamma=z["gamma"],
+        train_freq=z["train_freq"],
+        gradient_steps=z["gradient_steps"],
+        action_noise=NormalActionNoise(mean=np.zeros(n_actions), sigma=z["noise_std"] * np.ones(n_actions)),
+        policy_kwargs={"net_arch": z["net_arch"]},
+        seed=seed,
+        device="cpu",
+    )
+    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
+    tracker.start()
+    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
+    return tracker.result(model.num_timesteps)
+
+
+def peer_sb3_a2c_pong(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gym.register_envs(ale_py)
+    z = ZOO_A2C_ATARI
+    envs = VecFrameStack(make_atari_env(z["env_id"], n_envs=z["n_envs"], seed=seed), n_stack=z["frame_stack"])
+    model = A2C(
+        "CnnPolicy",
+        envs,
+        ent_coef=z["ent_coef"],
+        vf_coef=z["vf_coef"],
+        policy_kwargs={"optimizer_class": RMSpropTFLike, "optimizer_kwargs": {"eps": z["rms_eps"]}},
+        seed=seed,
+        device="cpu",
+    )
+    tracker = Tracker(None, None, task.max_wall_s)
+    tracker.start()
+    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
+    return tracker.result(model.num_timesteps)
+
+
+def peer_tianshou_reinforce_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    """Tianshou's Reinforce as its test_pg.py sets it up, driven by the loop its OnPolicyTrainer runs (collect 8 episodes,
+    update on the whole buffer, reset the buffer) without the trainer's test episodes, so the threshold is the same as
+    pgtrain's: the mean of the last 100 training episodes."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from tianshou.algorithm import Reinforce
+    from tianshou.algorithm.modelfree.reinforce import DiscreteActorPolicy
+    from tianshou.algorithm.optim import AdamOptimizerFactory
+    from tianshou.data import Collector, VectorReplayBuffer
+    from tianshou.env import DummyVectorEnv
+    from tianshou.utils.net.common import Net
+    from tianshou.utils.torch_utils import policy_within_training_step
+
+    z = TIANSHOU_PG_CARTPOLE
+    env = gym.make("CartPole-v1")
+    train_envs = DummyVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(z["training_num"])])
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    train_envs.seed(seed)
+    net = Net(state_shape=env.observation_space.shape, action_shape=env.action_space.n, hidden_sizes=z["hidden_sizes"], softmax=True)
+    policy = DiscreteActorPolicy(actor=net, dist_fn=torch.distributions.Categorical, action_space=env.action_space)
+    algorithm = Reinforce(policy=policy, optim=AdamOptimizerFactory(lr=z["lr"]), gamma=z["gamma"], return_standardization=z["rew_norm"])
+    for m in net.modules():
+        if isinstance(m, torch.nn.Linear):
+            torch.nn.init.orthogonal_(m.weight, gain=np.sqrt(2))
+            torch.nn.init.zeros_(m.bias)
+
+    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
+    steps = 0
+
+    def on_step(action_batch: Any, rollout_batch: Any) -> None:
+        nonlocal steps
+        steps += len(rollout_batch)
+
+    def on_episode(episode_batch: Any) -> None:
+        tracker.episode(float(np.sum(episode_batch.rew)), steps)
+
+    collector = Collector(algorithm, train_envs, VectorReplayBuffer(z["buffer_size"], len(train_envs)))
+    collector.set_on_step_hook(on_step)
+    collector.set_on_episode_done_hook(on_episode)
+    collector.reset()
+    tracker.start()
+    while steps < max_steps and not tracker.should_stop():
+        with policy_within_training_step(algorithm.policy):
+            collector.collect(n_episode=z["episode_per_collect"])
+            if tracker.should_stop():
+                break
+            algorithm.update(buffer=collector.buffer, batch_size=z["batch_size"], repeat=z["repeat_per_collect"])
+            collector.reset_buffer(keep_statistics=True)
+    return tracker.result(steps)
+
+
+PEERS = {
+    "cartpole-a2c": peer_sb3_a2c_cartpole,
+    "cartpole-reinforce": peer_tianshou_reinforce_cartpole,
+    "pendulum-ddpg": peer_sb3_ddpg_pendulum,
+    "pong-a2c": peer_sb3_a2c_pong,
+}
+
+
+def peer_main(task_name: str, seed: int, max_steps: int, out: Path) -> None:
+    import torch
+
+    task = TASKS[task_name]
+    torch.set_num_threads(task.torch_threads)
+    result = PEERS[task_name](task, seed, max_steps)
+    out.write_text(json.dumps(result) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Driver: both sides as subprocesses
+
+
+def _wait(proc: subprocess.Popen, timeout: float, name: str) -> None:
+    """Wait for ``proc``; past ``timeout`` interrupt it (pgtrain saves and writes its summary on SIGINT)."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise SystemExit(f"{name} did not stop after SIGINT") from None
+
+
+# seconds allowed for process start-up (imports, env construction) on top of a side's wall cap
+STARTUP_ALLOWANCE_S = 60.0
+
+
+def run_pgtrain(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[str, Any]:
+    run_dir = workdir / f"pgtrain-{task.name}-{seed}"
+    args = [f"algo={task.algo}", f"env={task.env}", f"seed={seed}", f"total_steps={max_steps}", f"hydra.run.dir={run_dir}",
+            "progress=false", "device=cpu", f"device.torch_threads={task.torch_threads}", "eval_interval=0", *task.overrides]  # fmt: skip
+    if task.window is not None:
+        args.append("stop_on_solve=true")
+    t0 = time.perf_counter()
+    log = (workdir / f"pgtrain-{task.name}-{seed}.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "pgtrain.cli", *args], stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    _wait(proc, task.max_wall_s + STARTUP_ALLOWANCE_S, f"pgtrain {task.name} seed {seed}")
+    log.close()
+    process_s = time.perf_counter() - t0
+    summary_path = run_dir / "summary.json"
+    if not summary_path.exists():
+        tail = (workdir / f"pgtrain-{task.name}-{seed}.log").read_text()[-2000:]
+        raise SystemExit(f"pgtrain {task.name} seed {seed} failed (exit {proc.returncode}):\n{tail}")
+    s = json.loads(summary_path.read_text())
+    result = {k: s.get(k) for k in ("env_steps", "wall_time_s", "steps_per_second", "solved", "final_return")}
+    result["process_wall_s"] = process_s
+    result["curve"] = pgtrain_curve(run_dir, s, summary_path)
+    return result
+
+
+def pgtrain_curve(run_dir: Path, summary: dict, summary_path: Path) -> list[tuple[float, int, float]]:
+    """(wall s since the loop's start, env step, return) of each training episode, from the run's event files.
+
+    The loop's start in absolute time: the solve event's wall time minus its value (``train/solved_at_wall_s``), or,
+    for a run that did not solve, summary.json's modification time minus the loop's wall seconds."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = acc.Tags().get("scalars", [])
+    if "train/episodic_return" not in tags:
+        return []
+    if "train/solved_at_wall_s" in tags:
+        ev = acc.Scalars("train/solved_at_wall_s")[0]
+        start = ev.wall_time - ev.value
+    else:
+        start = summary_path.stat().st_mtime - float(summary["wall_time_s"])
+    events = sorted(acc.Scalars("train/episodic_return"), key=lambda e: (e.step, e.wall_time))
+    return [(e.wall_time - start, int(e.step), float(e.value)) for e in events]
+
+
+def run_peer(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[str, Any]:
+    out = workdir / f"peer-{task.name}-{seed}.json"
+    log_path = workdir / f"peer-{task.name}-{seed}.log"
+    t0 = time.perf_counter()
+    with log_path.open("w") as log:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--peer", task.name, "--seeds", str(seed), "--max-steps", str(max_steps),
+               "--peer-out", str(out)]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+        _wait(proc, task.max_wall_s + STARTUP_ALLOWANCE_S, f"{task.peer} {task.name} seed {seed}")
+    if proc.returncode != 0 or not out.exists():
+        raise SystemExit(f"{task.peer} {task.name} seed {seed} failed (exit {proc.returncode}):\n{log_path.read_text()[-3000:]}")
+    result = json.loads(out.read_text())
+    result["process_wall_s"] = time.perf_counter() - t0
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Report
+
+
+def machine_description() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        mem = f"{kb / 2**20:.0f} GiB"
+    except (OSError, IndexError, ValueError):
+        pass
+    versions = []
+    for pkg in ("pgtrain", "torch", "gymnasium", "ale-py", "numpy", "stable-baselines3", "tianshou"):
+        try:
+            versions.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{pkg} (not installed)")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout
+        commit += " (uncommitted changes)" if dirty.strip() else ""
+    except OSError:
+        commit = "unknown"
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} logical cores" + (f", {mem} RAM" if mem else ""),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": ", ".join(versions),
+        "pgtrain commit": commit or "unknown",
+    }
+
+
+def _median_range(values: list[float], spec: str) -> str:
+    if not values:
+        return "—"
+    med = format(statistics.median(values), spec)
+    return med if len(values) == 1 else f"{med} ({format(min(values), spec)}–{format(max(values), spec)})"
+
+
+def _ratio(peer: list[float], ours: list[float]) -> str:
+    if not peer or not ours or statistics.median(ours) == 0:
+        return "—"
+    return f"{statistics.median(peer) / statistics.median(ours):.2f}×"
+
+
+def summary_table(results: dict[str, dict[str, list[dict]]], quick: bool) -> str:
+    lines = [
+        "| task | side | settings | solved | wall s to threshold | env steps to threshold | env steps/s |",
+        "|---|---|---|:---:|---:|---:|---:|",
+    ]
+    for name, sides in results.items():
+        task = TASKS[name]
+        figures = {}
+        for side in ("pgtrain", "peer"):
+            rows = sides[side]
+            solved = [r["solved"] for r in rows if r["solved"]]
+            figures[side] = {
+                "wall": [s["wall_time_s"] for s in solved],
+                "steps": [s["env_steps"] for s in solved],
+                "sps": [r["steps_per_second"] for r in rows],
+            }
+            label = "pgtrain" if side == "pgtrain" else task.peer
+            settings = "its defaults" if side == "pgtrain" else task.peer_settings
+            if task.window is None:
+                solved_col, wall_col, steps_col = "n/a", "n/a", "n/a"
+            else:
+                solved_col = f"{len(solved)}/{len(rows)}"
+                wall_col = _median_range(figures[side]["wall"], ".1f")
+                steps_col = _median_range(figures[side]["steps"], ",.0f")
+            sps_col = _median_range(figures[side]["sps"], ",.0f")
+            title = task.title if side == "pgtrain" else ""
+            lines.append(f"| {title} | {label} | {settings} | {solved_col} | {wall_col} | {steps_col} | {sps_col} |")
+        p, o = figures["peer"], figures["pgtrain"]
+        if task.window is None:
+            lines.append(f"| | **ratio peer/pgtrain** | | | | | {_ratio(p['sps'], o['sps'])} |")
+        else:
+            lines.append(
+                f"| | **ratio peer/pgtrain** | | | {_ratio(p['wall'], o['wall'])} | {_ratio(p['steps'], o['steps'])} | "
+                f"{_ratio(p['sps'], o['sps'])} |"
+            )
+    return "\n".join(lines)
+
+
+def per_seed_table(results: dict[str, dict[str, list[dict]]]) -> str:
+    lines = [
+        "| task | side | seed | solved at env step | solved at wall s | env steps run | loop wall s | env steps/s | process wall s | final return |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, sides in results.items():
+        task = TASKS[name]
+        for side in ("pgtrain", "peer"):
+            for r in sides[side]:
+                s = r["solved"] or {}
+                solved_steps = f"{s['env_steps']:,}" if s else "—"
+                solved_wall = f"{s['wall_time_s']:.1f}" if s else "—"
+                final = "—" if r["final_return"] is None else f"{r['final_return']:.1f}"
+                lines.append(
+                    f"| {name} | {'pgtrain' if side == 'pgtrain' else task.peer} | {r['seed']} | {solved_steps} | {solved_wall} | "
+                    f"{r['env_steps']:,} | {r['wall_time_s']:.1f} | {r['steps_per_second']:,.0f} | {r['process_wall_s']:.1f} | {final} |"
+                )
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from pgtrain.curves import running_mean
+
+    names = list(results)
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.2), squeeze=False)
+    colors = {"pgtrain": "tab:blue", "peer": "tab:orange"}
+    for ax, name in zip(axes[0], names):
+        task = TASKS[name]
+        if task.window is None:
+            labels = ["pgtrain", task.peer]
+            sps = [[r["steps_per_second"] for r in results[name][side]] for side in ("pgtrain", "peer")]
+            ax.bar(labels, [statistics.median(v) for v in sps], color=[colors["pgtrain"], colors["peer"]])
+            for i, v in enumerate(sps):
+                ax.plot([i] * len(v), v, "k.", ms=4)
+            ax.set_ylabel("training env steps / s")
+            ax.set_title(f"{task.title}\n{task.max_steps if not quick else task.quick_steps:,} env steps each")
+            continue
+        for side in ("pgtrain", "peer"):
+            label = "pgtrain" if side == "pgtrain" else task.peer
+            for i, r in enumerate(results[name][side]):
+                if not r["curve"]:
+                    continue
+                c = np.asarray(r["curve"], dtype=float)
+                ax.plot(c[:, 0], running_mean(c[:, 2], task.window), color=colors[side], lw=1.2, alpha=0.8,
+                        label=label if i == 0 else None)  # fmt: skip
+                if r["solved"]:
+                    ax.plot(r["solved"]["wall_time_s"], task.threshold, "o", color=colors[side], ms=4)
+        ax.axhline(task.threshold, color="grey", ls="--", lw=0.8)
+        ax.set_xlabel("wall-clock seconds of training")
+        ax.set_ylabel(f"mean return of the last {task.window} training episodes")
+        ax.set_title(task.title)
+        ax.legend(loc="lower right", fontsize=8)
+        ax.grid(alpha=0.3)
+    if quick:
+        fig.suptitle("--quick: tiny budgets, checks that the benchmark runs; no threshold claims", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(results: dict, args: argparse.Namespace, command: str, out: Path, total_s: float) -> None:
+    machine = machine_description()
+    md = [
+        "# pgtrain beside Stable-Baselines3 and Tianshou",
+        "",
+        f"Command: `{command}` (total {total_s / 60:.1f} minutes).",
+        "",
+        "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items()) + ".",
+        "",
+    ]
+    if args.quick:
+        md += ["**Quick mode**: tiny budgets and one seed, to check that both sides run; these figures support no claim.", ""]
+    md += [
+        "Medians over seeds (min–max). Wall seconds and env steps to the threshold are over the seeds that reached it; env",
+        "steps/s is over every seed (env steps of the training loop / its wall seconds). Ratio peer/pgtrain of the medians:",
+        "above 1 means the peer took longer (wall s, env steps) or ran faster (env steps/s).",
+        "",
+        summary_table(results, args.quick),
+        "",
+        "Threshold: mean return of the last 100 training episodes ≥ 475 (CartPole-v1), of the last 10 ≥ −200 (Pendulum-v1),",
+        "counted the same way on both sides (episodes as they finish in training, env steps summed over parallel envs).",
+        "Caps on each side: " + ", ".join(f"{n} {(TASKS[n].quick_steps if args.quick else TASKS[n].max_steps):,} env steps / "
+                                          f"{TASKS[n].max_wall_s:.0f} s" for n in results) + ".",
+        "Both sides run on the CPU with one torch thread (Pong: two); pgtrain and the peer alternate seed by seed.",
+        "",
+        f"![return against wall-clock time]({out.name}.png)",
+        "",
+        "## Per seed",
+        "",
+        per_seed_table(results),
+        "",
+    ]  # fmt: skip
+    out.with_suffix(".md").write_text("\n".join(md))
+    slim = {n: {side: [{k: v for k, v in r.items() if k != "curve"} for r in rows] for side, rows in sides.items()}
+            for n, sides in results.items()}  # fmt: skip
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "machine": machine, "results": slim}, indent=2) + "\n")
+    plot(results, out.with_suffix(".png"), args.quick)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def check_peers_installed(tasks: list[str]) -> None:
+    need = {"stable_baselines3"} if any(t != "cartpole-reinforce" for t in tasks) else set()
+    if "cartpole-reinforce" in tasks:
+        need.add("tianshou")
+    import importlib.util
+
+    missing = sorted(m for m in need if importlib.util.find_spec(m) is None)
+    if missing:
+        raise SystemExit(f"bench_peers: error: {', '.join(missing)} not installed; install the group: pip install -e '.[bench]'")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0)")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets (CI): checks that both sides run, no threshold claims")
+    parser.add_argument("--out", type=Path, default=None, help="output stem: writes STEM.md, STEM.png, STEM.json")
+    parser.add_argument("--peer", choices=list(TASKS), help=argparse.SUPPRESS)  # internal: run one peer in this process
+    parser.add_argument("--max-steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--peer-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer:
+        peer_main(args.peer, args.seeds[0], args.max_steps, args.peer_out)
+        return
+
+    check_peers_installed(args.tasks)
+    seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2, 3, 4])
+    out = args.out or (ROOT / ("runs/bench_peers_quick" if args.quick else "docs/bench_peers"))
+    out = out.with_suffix("") if out.suffix in (".md", ".png", ".json") else out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python scripts/bench_peers.py" + (" --quick" if args.quick else "")
+    command += "" if args.tasks == list(TASKS) else " --tasks " + " ".join(args.tasks)
+    command += "" if args.seeds is None else " --seeds " + " ".join(map(str, seeds))
+
+    t_all = time.perf_counter()
+    results: dict[str, dict[str, list[dict]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_peers_") as tmp:
+        for name in args.tasks:
+            task = TASKS[name]
+            max_steps = task.quick_steps if args.quick else task.max_steps
+            results[name] = {"pgtrain": [], "peer": []}
+            for i, seed in enumerate(seeds):
+                # alternate which side goes first, so a slow drift of the machine does not favour one side
+                order = ("pgtrain", "peer") if i % 2 == 0 else ("peer", "pgtrain")
+                for side in order:
+                    runner = run_pgtrain if side == "pgtrain" else run_peer
+                    r = runner(task, seed, max_steps, Path(tmp))
+                    r["seed"] = seed
+                    results[name][side].append(r)
+                    who = "pgtrain" if side == "pgtrain" else task.peer
+                    solved = r["solved"]
+                    what = (f"solved at {solved['env_steps']:,} steps, {solved['wall_time_s']:.1f} s" if solved
+                            else f"{r['env_steps']:,} steps in {r['wall_time_s']:.1f} s")  # fmt: skip
+                    print(f"{name} seed {seed} {who}: {what}, {r['steps_per_second']:,.0f} steps/s", file=sys.stderr, flush=True)
+    write_report(results, args, command, out, time.perf_counter() - t_all)
+    print(f"wrote {out}.md, {out}.png, {out}.json")
+
+
+if __name__ == "__main__":
+    main()
