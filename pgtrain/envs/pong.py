@@ -10,7 +10,8 @@ Two ways to run the emulators (``env.backend``):
   gymnasium as ``env.vectorization`` (sync | async) says; the preprocessing then runs inside each (worker) env.
   Needed for ``render_mode`` (videos); lecture preprocessing only.
 
-Both give the same observations and the same action mapping; docs/pong.md explains the defaults.
+Both give the same observations and the same action mapping (tested), except at a truncation by ALE's frame limit,
+where ``AtariVectorEnv`` returns the previous frame as the final observation; docs/pong.md explains the defaults.
 """
 
 from __future__ import annotations
