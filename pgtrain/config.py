@@ -170,11 +170,14 @@ class A2CConfig(AlgoConfig):
     ortho_init: bool = True  # orthogonal weights (gain sqrt 2; 0.01 on the policy head, 1 on the value head)
     log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy (continuous actions)
     reward_scale: float = 1.0  # multiply rewards by this inside the update (the critic learns scaled values)
+    value_lr: Optional[float] = None  # learning rate of the critic's own parameters (null = lr); the shared torso uses lr
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_at_least("algo.n_steps", self.n_steps, 1)
         _check_positive("algo.reward_scale", self.reward_scale)
+        if self.value_lr is not None:
+            _check_positive("algo.value_lr", self.value_lr)
         _check(0.0 <= self.gae_lambda <= 1.0, f"algo.gae_lambda={self.gae_lambda} is out of range: it must lie in [0, 1]")
         _check_at_least("algo.value_coef", self.value_coef, 0.0)
         _check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)

@@ -170,6 +170,15 @@ def test_update_changes_both_nets_and_state_dict_round_trips(action_space, share
         assert torch.allclose(a, b), k
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_value_lr_applies_to_the_critics_own_parameters(shared):
+    algo = _algo(lr=1e-3, value_lr=5e-3, shared_network=shared)
+    actor, critic = algo.opt.param_groups
+    assert actor["lr"] == 1e-3 and critic["lr"] == 5e-3
+    assert {id(p) for p in critic["params"]} == {id(p) for p in algo.value.parameters()}
+    assert _algo(lr=1e-3).opt.param_groups[1]["lr"] == 1e-3
+
+
 def test_a2c_is_registered_for_both_action_types():
     assert ALGOS["a2c"] is A2C
     assert A2C.collector == "rollout"

@@ -81,7 +81,10 @@ class A2C(Algorithm):
             if not cfg.shared_network:
                 orthogonal_init(self.value.torso)
         self.params = [*self.policy.parameters(), *self.value.parameters()]
-        self.opt = make_optimizer(cfg.optimizer, self.params, cfg.lr)
+        groups = [{"params": list(self.policy.parameters())}, {"params": list(self.value.parameters())}]
+        if cfg.value_lr is not None:
+            groups[1]["lr"] = cfg.value_lr
+        self.opt = make_optimizer(cfg.optimizer, groups, cfg.lr)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
