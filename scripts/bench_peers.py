@@ -495,7 +495,8 @@ def summary_table(results: dict[str, dict[str, list[dict]]], quick: bool) -> str
 
 def per_seed_table(results: dict[str, dict[str, list[dict]]]) -> str:
     lines = [
-        "| task | side | seed | solved at env step | solved at wall s | env steps run | loop wall s | env steps/s | process wall s | final return |",
+        "| task | side | seed | solved at env step | solved at wall s | env steps run | loop wall s | env steps/s | process wall s "
+        "| final return |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, sides in results.items():
@@ -525,7 +526,7 @@ def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> 
     names = list(results)
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.2), squeeze=False)
     colors = {"pgtrain": "tab:blue", "peer": "tab:orange"}
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=True):
         task = TASKS[name]
         if task.window is None:
             labels = ["pgtrain", task.peer]

@@ -1,0 +1,122 @@
+"""scripts/bench_peers.py: the side-by-side benchmark runs both sides in --quick mode and writes its table, PNG and JSON.
+
+The end-to-end tests need the optional group ``bench`` (stable-baselines3, tianshou) and skip without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "bench_peers.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("bench_peers", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_peers"] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def _need(*modules: str) -> None:
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"optional group 'bench' not installed ({', '.join(missing)} missing): pip install -e '.[bench]'")
+
+
+def test_tracker_solves_on_the_episode_that_lifts_the_window_mean():
+    bench = _load_script()
+    tracker = bench.Tracker(window=3, threshold=10.0, max_wall_s=1e9)
+    for i, ret in enumerate([0.0, 10.0, 10.0, 10.0, 20.0]):
+        tracker.episode(ret, env_step=100 * (i + 1))
+        if i < 3:
+            assert tracker.solved is None  # windows [0], [0,10], [0,10,10]: too few episodes or mean 6.7
+    # the 4th episode makes the last three 10, 10, 10
+    assert tracker.solved["env_steps"] == 400 and tracker.solved["episodes"] == 4
+    assert tracker.should_stop()
+    result = tracker.result(env_steps=500)
+    assert result["final_return"] == pytest.approx(40 / 3) and len(result["curve"]) == 5
+
+
+def test_median_range_and_ratio_formatting():
+    bench = _load_script()
+    assert bench._median_range([3.0, 1.0, 2.0], ".1f") == "2.0 (1.0–3.0)"
+    assert bench._median_range([5.0], ".1f") == "5.0"
+    assert bench._median_range([], ".1f") == "—"
+    assert bench._ratio([30.0, 10.0, 20.0], [10.0]) == "2.00×"
+    assert bench._ratio([], [10.0]) == "—"
+
+
+def _quick(tmp_path: Path, *tasks: str) -> tuple[str, dict]:
+    out = tmp_path / "bench"
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--tasks", *tasks, "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    md = (out.with_suffix(".md")).read_text()
+    png = (out.with_suffix(".png")).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert "--quick" in data["command"] and "cpu" in data["machine"]
+    assert "![return against wall-clock time](bench.png)" in md and "Quick mode" in md
+    return md, data
+
+
+def test_quick_cartpole_against_sb3_and_tianshou(tmp_path):
+    _need("stable_baselines3", "tianshou")
+    md, data = _quick(tmp_path, "cartpole-a2c", "cartpole-reinforce")
+    assert list(data["results"]) == ["cartpole-a2c", "cartpole-reinforce"]
+    for name, peer in (("cartpole-a2c", "SB3 A2C"), ("cartpole-reinforce", "Tianshou Reinforce")):
+        for side in ("pgtrain", "peer"):
+            (row,) = data["results"][name][side]
+            assert row["seed"] == 0 and row["env_steps"] >= 3_000 and row["steps_per_second"] > 0
+            assert row["final_return"] > 0  # CartPole pays 1 a step: finished episodes were seen
+        assert f"| {peer} |" in md
+    assert md.count("**ratio peer/pgtrain**") == 2
+    assert "| CartPole-v1, A2C | pgtrain | its defaults | 0/1 |" in md
+
+
+def test_quick_pendulum_ddpg_and_pong_throughput(tmp_path):
+    _need("stable_baselines3", "cv2")
+    md, data = _quick(tmp_path, "pendulum-ddpg", "pong-a2c")
+    for side in ("pgtrain", "peer"):
+        (pend,) = data["results"]["pendulum-ddpg"][side]
+        assert pend["env_steps"] == 600 and pend["final_return"] < 0  # three 200-step episodes of negative reward
+        (pong,) = data["results"]["pong-a2c"][side]
+        assert pong["env_steps"] >= 800 and pong["steps_per_second"] > 0
+    assert "| Pong, A2C (throughput) | pgtrain | its defaults | n/a |" in md
+    assert "| SB3 A2C (CNN) |" in md
+
+
+def test_missing_peer_library_is_one_line_error(tmp_path):
+    # a sitecustomize that hides stable_baselines3 from importlib, as in an install without the bench group
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import importlib.util\n_find = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda name, *a: None if name == 'stable_baselines3' else _find(name, *a)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--tasks", "cartpole-a2c", "--out", str(tmp_path / "x")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(shim), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert res.returncode != 0
+    assert res.stderr.strip().splitlines() == [
+        "bench_peers: error: stable_baselines3 not installed; install the group: pip install -e '.[bench]'"
+    ]
+    assert not (tmp_path / "x.md").exists()
