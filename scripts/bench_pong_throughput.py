@@ -6,12 +6,13 @@ number of envs, the same backend and the same emulator threads (or worker proces
 1. emulator: the bare emulators (ale-py's AtariVectorEnv, or gymnasium's vector env of ALE/Pong-v5, no preprocessing)
    stepped with uniformly random actions;
 2. env: pgtrain's vector env (``make_vec_env``: preprocessing, action mapping, episode statistics), random actions;
-3. training: a real ``pgtrain`` process (collect, update, log, checkpoint) whose summary.json gives env steps per
-   second of its training loop (imports and env construction excluded).
+3. training: a real ``pgtrain`` process (collect, update, log, checkpoint), stopped by SIGINT after ``--train-seconds``
+   of training; its summary.json gives the env steps per second of its training loop (imports and env construction
+   excluded).
 
 The ratio training / emulator is the figure the issue's target (>= 80 %) is about; training / env is printed beside it.
 
-    python scripts/bench_pong_throughput.py                    # reinforce, 30 s raw phases, about 120 s of training
+    python scripts/bench_pong_throughput.py                    # reinforce, 30 s raw phases, 120 s of training
     python scripts/bench_pong_throughput.py --algo a2c
     python scripts/bench_pong_throughput.py --quick            # a few seconds each: checks that it runs
     python scripts/bench_pong_throughput.py -- algo.num_envs=16 env.num_threads=2
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -73,12 +75,19 @@ def random_steps_per_s(envs, seconds: float, seed: int) -> float:
     return sps
 
 
-def training_steps_per_s(overrides: list[str], total_steps: int, workdir: Path) -> dict:
+def training_steps_per_s(overrides: list[str], seconds: float, workdir: Path) -> dict:
+    """Run ``pgtrain`` with an open budget and stop it with SIGINT (it saves and writes summary.json) ``seconds`` after
+    its training loop started (its TensorBoard file appears just before)."""
     run_dir = workdir / "train"
-    args = [*overrides, f"total_steps={total_steps}", f"hydra.run.dir={run_dir}", "progress=false", "checkpoint_every_s=0"]
-    res = subprocess.run([sys.executable, "-m", "pgtrain.cli", *args], capture_output=True, text=True)
-    if res.returncode != 0:
-        raise SystemExit(f"pgtrain failed: {res.stderr.strip() or res.stdout.strip()}")
+    args = [*overrides, "total_steps=1000000000", f"hydra.run.dir={run_dir}", "progress=false", "checkpoint_every_s=0"]
+    proc = subprocess.Popen([sys.executable, "-m", "pgtrain.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None and not list(run_dir.glob("events.out.tfevents.*")):
+        time.sleep(0.1)
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    if proc.returncode not in (0, 128 + signal.SIGINT) or not (run_dir / "summary.json").is_file():
+        raise SystemExit(f"pgtrain failed (exit {proc.returncode}): {err.strip()}")
     return json.loads((run_dir / "summary.json").read_text())
 
 
@@ -86,13 +95,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", default="reinforce")
     parser.add_argument("--raw-seconds", type=float, default=30.0, help="seconds of each random-action phase")
-    parser.add_argument("--train-seconds", type=float, default=120.0, help="about this many seconds of training")
-    parser.add_argument("--quick", action="store_true", help="3 s raw phases and about 15 s of training")
+    parser.add_argument("--train-seconds", type=float, default=120.0, help="seconds of training (several REINFORCE updates)")
+    parser.add_argument("--quick", action="store_true", help="3 s raw phases and 10 s of training")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("overrides", nargs="*", help="pgtrain overrides after --, e.g. algo.num_envs=16")
     args = parser.parse_args()
     if args.quick:
-        args.raw_seconds, args.train_seconds = 3.0, 15.0
+        args.raw_seconds, args.train_seconds = 3.0, 10.0
     overrides = [f"algo={args.algo}", "env=pong", *args.overrides]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = to_object(compose("config", overrides=overrides))
@@ -105,7 +114,7 @@ def main() -> None:
     env = random_steps_per_s(make_vec_env(cfg.env, n), args.raw_seconds, cfg.seed)
     print(f"pgtrain env, random actions:     {env:10,.0f} env steps/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        summary = training_steps_per_s(overrides, int(env * args.train_seconds), Path(tmp))
+        summary = training_steps_per_s(overrides, args.train_seconds, Path(tmp))
     train = summary["steps_per_second"]
     print(
         f"pgtrain training ({summary['env_steps']:,} steps, {summary['updates']} updates, {summary['wall_time_s']:.0f} s): "
