@@ -65,7 +65,8 @@ class ReplayBuffer:
         if n > self.capacity:  # only the newest capacity rows would survive anyway
             obs, actions, rewards, next_obs, terminated = (x[-self.capacity :] for x in (obs, actions, rewards, next_obs, terminated))
             n = self.capacity
-        rows = (self.pos + np.arange(n)) % self.capacity
+        # a slice while the new rows fit before the end (the usual case), else the wrapped row indices
+        rows = slice(self.pos, self.pos + n) if self.pos + n <= self.capacity else (self.pos + np.arange(n)) % self.capacity
         self.obs[rows] = obs
         self.actions[rows] = actions
         self.rewards[rows] = rewards

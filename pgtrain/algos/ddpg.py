@@ -20,6 +20,7 @@ mu_theta(s) itself. The uniformly random actions of the first ``learning_starts`
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -33,10 +34,12 @@ from pgtrain.nets import DeterministicActor, QCritic, make_optimizer
 from pgtrain.returns import td_targets
 
 
-@torch.no_grad()
-def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """target <- tau * source + (1 - tau) * target, parameter by parameter."""
-    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+def polyak_update(target: nn.Module | list[torch.Tensor], source: nn.Module | list[torch.Tensor], tau: float) -> None:
+    """target <- tau * source + (1 - tau) * target, parameter by parameter (modules or matching parameter lists)."""
+    targets = list(target.parameters()) if isinstance(target, nn.Module) else target
+    sources = list(source.parameters()) if isinstance(source, nn.Module) else source
+    with torch.no_grad():
+        torch._foreach_lerp_(targets, sources, tau)
 
 
 class DDPG(Algorithm):
@@ -51,8 +54,12 @@ class DDPG(Algorithm):
         self.critic = QCritic(obs_space, action_space, cfg.hidden_sizes, cfg.activation).to(device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = make_optimizer(cfg.optimizer, self.actor.parameters(), cfg.lr)
-        self.critic_opt = make_optimizer(cfg.optimizer, self.critic.parameters(), cfg.critic_lr)
+        self.actor_opt = make_optimizer(cfg.optimizer, self.actor.parameters(), cfg.lr, fused=True)
+        self.critic_opt = make_optimizer(cfg.optimizer, self.critic.parameters(), cfg.critic_lr, fused=True)
+        self.actor_params = list(self.actor.parameters())
+        # online and target parameters side by side, for one Polyak call per gradient step
+        self.online_params = list(self.critic.parameters()) + self.actor_params
+        self.target_params = list(self.critic_target.parameters()) + list(self.actor_target.parameters())
         self.low = action_space.low.astype(np.float32)
         self.high = action_space.high.astype(np.float32)
         self.sigma = (cfg.noise_std * (self.high - self.low) / 2).astype(np.float32)
@@ -81,6 +88,16 @@ class DDPG(Algorithm):
         """Restart the OU processes of the envs whose episode ended (``envs``: a boolean mask ``(N,)``)."""
         if self.ou_state is not None:
             self.ou_state[envs] = 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.ou_state is not None:  # the running OU processes, so a resumed run continues them exactly
+            state["ou_state"] = torch.from_numpy(self.ou_state.copy())
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.ou_state = state["ou_state"].numpy().copy() if "ou_state" in state else None
 
     # ------------------------------------------------------------------------------------------------------------------
     # Learning
@@ -112,16 +129,14 @@ class DDPG(Algorithm):
             self.clip_grads(self.critic.parameters())
         self.critic_opt.step()
 
-        # The actor's loss backpropagates through the critic into mu; the critic's gradients it leaves behind are
-        # discarded by the next critic step's zero_grad.
+        # dQ/da flows back through a = mu_theta(s) into theta; the critic's weights get no gradient from this loss.
         actor_loss = -self.critic(obs, self.actor(obs)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        actor_loss.backward(inputs=self.actor_params)
         if cfg.max_grad_norm > 0:
             self.clip_grads(self.actor.parameters())
         self.actor_opt.step()
 
-        polyak_update(self.critic_target, self.critic, cfg.tau)
-        polyak_update(self.actor_target, self.actor, cfg.tau)
+        polyak_update(self.target_params, self.online_params, cfg.tau)
         self.updates += 1
         return {"loss/critic": critic_loss.item(), "loss/actor": actor_loss.item(), "critic/q_mean": q.mean().item()}
