@@ -86,3 +86,27 @@ def test_top_level_options_override():
 def test_out_of_range_values_are_refused(override, message):
     with pytest.raises(PgtrainError, match=message.replace(".", r"\.").replace("(", r"\(")):
         to_object(_compose(override))
+
+
+@pytest.mark.parametrize("tuned", sorted(p.stem for p in (CONFIGS / "tuned").glob("*.yaml")))
+def test_tuned_files_apply_every_key(tuned):
+    """configs/tuned/<algo>_<env>.yaml wins over the group defaults and the root's own values (total_steps included)."""
+    algo, env = tuned.split("_", 1)
+    cfg = _compose(f"algo={algo}", f"env={env}")
+    wanted = OmegaConf.to_container(OmegaConf.load(CONFIGS / "tuned" / f"{tuned}.yaml"))
+
+    def walk(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from walk(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    for key, value in walk(wanted):
+        got = OmegaConf.select(cfg, key)
+        assert (got.value if hasattr(got, "value") else got) == value, key
+
+
+def test_command_line_wins_over_tuned_file():
+    cfg = _compose("algo=ddpg", "env=pendulum", "total_steps=777")
+    assert cfg.total_steps == 777
