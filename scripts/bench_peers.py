@@ -16,9 +16,9 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 
 pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true``, the step cap as
 ``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. Pong is a fixed
-budget of env steps on each side (no threshold): training env steps per second.
+budget of env steps on each side (20,000; no threshold): training env steps per second.
 
-    python scripts/bench_peers.py                                   # all tasks, seeds 0-4, about 15-25 minutes on 2 cores
+    python scripts/bench_peers.py                                   # all tasks, seeds 0-4: about 20-27 minutes on 2 quiet cores
     python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
     python scripts/bench_peers.py --quick                           # tiny budgets, seed 0, both sides (CI), about 2 minutes
 
@@ -115,9 +115,9 @@ TASKS: dict[str, Task] = {
         Task("cartpole-reinforce", "CartPole-v1, REINFORCE", "reinforce", "cartpole", "Tianshou Reinforce", "its test_pg.py", 100,
              475.0, TIANSHOU_PG_CARTPOLE["max_steps"], 120.0, 3_000),
         Task("pendulum-ddpg", "Pendulum-v1, DDPG", "ddpg", "pendulum", "SB3 DDPG", "RL Zoo (Pendulum-v1)", 10, -200.0,
-             ZOO_DDPG_PENDULUM["n_timesteps"], 200.0, 600),
+             ZOO_DDPG_PENDULUM["n_timesteps"], 300.0, 600),
         Task("pong-a2c", "Pong, A2C (throughput)", "a2c", "pong", "SB3 A2C (CNN)", "RL Zoo (atari), 16 envs", None, None,
-             40_000, 300.0, 800, torch_threads=2),
+             20_000, 300.0, 800, torch_threads=2),
     )
 }  # fmt: skip
 
