@@ -324,6 +324,10 @@ def peer_main(task_name: str, seed: int, max_steps: int, out: Path) -> None:
 # Driver: both sides as subprocesses
 
 
+class RunFailed(Exception):
+    """One side's run for one seed failed; the benchmark records it and goes on."""
+
+
 def _wait(proc: subprocess.Popen, timeout: float, name: str) -> None:
     """Wait for ``proc``; past ``timeout`` interrupt it (pgtrain saves and writes its summary on SIGINT)."""
     try:
@@ -335,7 +339,7 @@ def _wait(proc: subprocess.Popen, timeout: float, name: str) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise SystemExit(f"{name} did not stop after SIGINT") from None
+            raise RunFailed(f"{name} did not stop after SIGINT") from None
 
 
 # seconds allowed for process start-up (imports, env construction) on top of a side's wall cap
@@ -357,9 +361,11 @@ def run_pgtrain(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[st
     summary_path = run_dir / "summary.json"
     if not summary_path.exists():
         tail = (workdir / f"pgtrain-{task.name}-{seed}.log").read_text()[-2000:]
-        raise SystemExit(f"pgtrain {task.name} seed {seed} failed (exit {proc.returncode}):\n{tail}")
+        raise RunFailed(f"pgtrain {task.name} seed {seed} failed (exit {proc.returncode}):\n{tail}")
     s = json.loads(summary_path.read_text())
     result = {k: s.get(k) for k in ("env_steps", "wall_time_s", "steps_per_second", "solved", "final_return")}
+    if result["solved"] and result["solved"]["wall_time_s"] > task.max_wall_s:
+        result["solved"] = None  # past the wall cap, where the peer's run would have been stopped
     result["process_wall_s"] = process_s
     result["curve"] = pgtrain_curve(run_dir, s, summary_path)
     return result
@@ -396,7 +402,7 @@ def run_peer(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[str, 
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
         _wait(proc, task.max_wall_s + STARTUP_ALLOWANCE_S, f"{task.peer} {task.name} seed {seed}")
     if proc.returncode != 0 or not out.exists():
-        raise SystemExit(f"{task.peer} {task.name} seed {seed} failed (exit {proc.returncode}):\n{log_path.read_text()[-3000:]}")
+        raise RunFailed(f"{task.peer} {task.name} seed {seed} failed (exit {proc.returncode}):\n{log_path.read_text()[-3000:]}")
     result = json.loads(out.read_text())
     result["process_wall_s"] = time.perf_counter() - t0
     return result
@@ -464,7 +470,7 @@ def summary_table(results: dict[str, dict[str, list[dict]]], quick: bool) -> str
         task = TASKS[name]
         figures = {}
         for side in ("pgtrain", "peer"):
-            rows = sides[side]
+            rows = [r for r in sides[side] if not r.get("failed")]
             solved = [r["solved"] for r in rows if r["solved"]]
             figures[side] = {
                 "wall": [s["wall_time_s"] for s in solved],
@@ -476,7 +482,7 @@ def summary_table(results: dict[str, dict[str, list[dict]]], quick: bool) -> str
             if task.window is None:
                 solved_col, wall_col, steps_col = "n/a", "n/a", "n/a"
             else:
-                solved_col = f"{len(solved)}/{len(rows)}"
+                solved_col = f"{len(solved)}/{len(sides[side])}"  # a failed run counts as not solved
                 wall_col = _median_range(figures[side]["wall"], ".1f")
                 steps_col = _median_range(figures[side]["steps"], ",.0f")
             sps_col = _median_range(figures[side]["sps"], ",.0f")
@@ -503,12 +509,16 @@ def per_seed_table(results: dict[str, dict[str, list[dict]]]) -> str:
         task = TASKS[name]
         for side in ("pgtrain", "peer"):
             for r in sides[side]:
+                who = "pgtrain" if side == "pgtrain" else task.peer
+                if r.get("failed"):
+                    lines.append(f"| {name} | {who} | {r['seed']} | failed: {r['failed'].splitlines()[0]} | | | | | | |")
+                    continue
                 s = r["solved"] or {}
                 solved_steps = f"{s['env_steps']:,}" if s else "—"
                 solved_wall = f"{s['wall_time_s']:.1f}" if s else "—"
                 final = "—" if r["final_return"] is None else f"{r['final_return']:.1f}"
                 lines.append(
-                    f"| {name} | {'pgtrain' if side == 'pgtrain' else task.peer} | {r['seed']} | {solved_steps} | {solved_wall} | "
+                    f"| {name} | {who} | {r['seed']} | {solved_steps} | {solved_wall} | "
                     f"{r['env_steps']:,} | {r['wall_time_s']:.1f} | {r['steps_per_second']:,.0f} | {r['process_wall_s']:.1f} | {final} |"
                 )
     return "\n".join(lines)
@@ -530,8 +540,8 @@ def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> 
         task = TASKS[name]
         if task.window is None:
             labels = ["pgtrain", task.peer]
-            sps = [[r["steps_per_second"] for r in results[name][side]] for side in ("pgtrain", "peer")]
-            ax.bar(labels, [statistics.median(v) for v in sps], color=[colors["pgtrain"], colors["peer"]])
+            sps = [[r["steps_per_second"] for r in results[name][side] if not r.get("failed")] for side in ("pgtrain", "peer")]
+            ax.bar(labels, [statistics.median(v) if v else 0.0 for v in sps], color=[colors["pgtrain"], colors["peer"]])
             for i, v in enumerate(sps):
                 ax.plot([i] * len(v), v, "k.", ms=4)
             ax.set_ylabel("training env steps / s")
@@ -540,7 +550,7 @@ def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> 
         for side in ("pgtrain", "peer"):
             label = "pgtrain" if side == "pgtrain" else task.peer
             for i, r in enumerate(results[name][side]):
-                if not r["curve"]:
+                if not r.get("curve"):
                     continue
                 c = np.asarray(r["curve"], dtype=float)
                 ax.plot(c[:, 0], running_mean(c[:, 2], task.window), color=colors[side], lw=1.2, alpha=0.8,
@@ -638,6 +648,7 @@ def main() -> None:
 
     t_all = time.perf_counter()
     results: dict[str, dict[str, list[dict]]] = {}
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench_peers_") as tmp:
         for name in args.tasks:
             task = TASKS[name]
@@ -648,16 +659,24 @@ def main() -> None:
                 order = ("pgtrain", "peer") if i % 2 == 0 else ("peer", "pgtrain")
                 for side in order:
                     runner = run_pgtrain if side == "pgtrain" else run_peer
-                    r = runner(task, seed, max_steps, Path(tmp))
+                    who = "pgtrain" if side == "pgtrain" else task.peer
+                    try:
+                        r = runner(task, seed, max_steps, Path(tmp))
+                    except RunFailed as ex:  # keep going: the report lists it
+                        failures.append(str(ex))
+                        results[name][side].append({"seed": seed, "failed": str(ex)})
+                        print(f"{name} seed {seed} {who}: FAILED\n{ex}", file=sys.stderr, flush=True)
+                        continue
                     r["seed"] = seed
                     results[name][side].append(r)
-                    who = "pgtrain" if side == "pgtrain" else task.peer
                     solved = r["solved"]
                     what = (f"solved at {solved['env_steps']:,} steps, {solved['wall_time_s']:.1f} s" if solved
                             else f"{r['env_steps']:,} steps in {r['wall_time_s']:.1f} s")  # fmt: skip
                     print(f"{name} seed {seed} {who}: {what}, {r['steps_per_second']:,.0f} steps/s", file=sys.stderr, flush=True)
     write_report(results, args, command, out, time.perf_counter() - t_all)
     print(f"wrote {out}.md, {out}.png, {out}.json")
+    if failures:
+        raise SystemExit(f"bench_peers: error: {len(failures)} run(s) failed; the per-seed table lists them")
 
 
 if __name__ == "__main__":
