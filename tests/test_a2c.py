@@ -179,6 +179,14 @@ def test_value_lr_applies_to_the_critics_own_parameters(shared):
     assert _algo(lr=1e-3).opt.param_groups[1]["lr"] == 1e-3
 
 
+def test_nonfinite_parameters_names_the_broken_tensor():
+    algo = _algo()
+    assert algo.nonfinite_parameters() == []
+    with torch.no_grad():
+        algo.value.head.bias.fill_(float("nan"))
+    assert algo.nonfinite_parameters() == ["value.head.bias"]
+
+
 def test_a2c_is_registered_for_both_action_types():
     assert ALGOS["a2c"] is A2C
     assert A2C.collector == "rollout"
