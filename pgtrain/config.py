@@ -188,11 +188,12 @@ class DDPGConfig(AlgoConfig):
     """Deep deterministic policy gradient with replay, target networks and exploration noise."""
 
     name: str = "ddpg"
-    num_envs: int = 1
-    critic_lr: float = 1e-3  # learning rate of Q(s, a)
+    num_envs: int = 2  # parallel envs; each vector step adds num_envs transitions and makes gradient_steps updates
+    activation: Activation = Activation.relu  # hidden-layer non-linearity
+    critic_lr: float = 2e-3  # learning rate of Q(s, a)
     buffer_size: int = 100_000  # replay capacity in transitions
     batch_size: int = 128  # transitions per gradient step
-    tau: float = 0.005  # Polyak rate: theta' <- tau theta + (1 - tau) theta'
+    tau: float = 0.02  # Polyak rate: theta' <- tau theta + (1 - tau) theta'
     learning_starts: int = 1_000  # uniformly random actions for this many env steps before learning
     gradient_steps: int = 1  # gradient steps per env step (per vector step)
     noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
