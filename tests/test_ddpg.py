@@ -183,6 +183,14 @@ def test_ou_noise_is_correlated_and_resets_per_env():
     np.testing.assert_array_equal(other.ou_state, algo.ou_state)
 
 
+def test_nonfinite_parameters_are_named():
+    algo = make_ddpg()
+    assert algo.nonfinite_parameters() == []
+    with torch.no_grad():
+        algo.critic_target.net[2].bias[0] = float("nan")
+    assert algo.nonfinite_parameters() == ["critic_target.net.2.bias"]
+
+
 def test_state_dict_round_trip():
     algo = make_ddpg()
     buf = ReplayBuffer(10, (3,), (1,))
