@@ -252,7 +252,7 @@ def test_default_two_envs_smoke_run_logs_losses_and_evaluations(cli, tmp_path: P
         assert len(load_curve(run, tag).values) >= 1, tag
 
 
-@pytest.mark.parametrize("env", ["cartpole"])
+@pytest.mark.parametrize("env", ["cartpole", "pong"])
 def test_ddpg_refuses_discrete_actions_in_one_line_before_writing(cli, tmp_path: Path, env: str):
     run = tmp_path / "run"
     res = cli("algo=ddpg", f"env={env}", f"hydra.run.dir={run}")
