@@ -251,7 +251,7 @@ class RolloutCollector(Collector):
             actions = algo.act(obs, explore=True)
             next_obs, rewards, terminated, truncated, valid = self.step(actions)
             steps.append((obs, actions, rewards, next_obs, terminated, truncated, valid))
-        return Rollout(*(np.stack(column) for column in zip(*steps)))
+        return Rollout(*(np.stack(column) for column in zip(*steps, strict=True)))
 
 
 class ReplayCollector(Collector):

@@ -11,7 +11,7 @@ import copy
 import typing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
@@ -170,7 +170,7 @@ class A2CConfig(AlgoConfig):
     ortho_init: bool = True  # orthogonal weights (gain sqrt 2; 0.01 on the policy head, 1 on the value head)
     log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy (continuous actions)
     reward_scale: float = 1.0  # multiply rewards by this inside the update (the critic learns scaled values)
-    value_lr: Optional[float] = None  # learning rate of the critic's own parameters (null = lr); the shared torso uses lr
+    value_lr: float | None = None  # learning rate of the critic's own parameters (null = lr); the shared torso uses lr
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -226,9 +226,9 @@ class EnvConfig:
     id: str = MISSING  # gymnasium id
     action_type: ActionType = MISSING  # discrete | continuous: checked against the algorithm before anything runs
     vectorization: str = "sync"  # vector_entry_point (numpy-vectorised env), sync or async (subprocesses)
-    solve_threshold: Optional[float] = None  # the mean return that counts as solved
+    solve_threshold: float | None = None  # the mean return that counts as solved
     solve_window: int = 100  # ... over this many most recent training episodes
-    max_episode_steps: Optional[int] = None  # override the env's time limit (null = the env's own)
+    max_episode_steps: int | None = None  # override the env's time limit (null = the env's own)
 
     def __post_init__(self) -> None:
         _coerce_enums(self)
@@ -300,7 +300,7 @@ class Config:
     log_interval_s: float = 5.0  # seconds between console lines when stdout is not a terminal
     progress: bool = True  # show a progress bar or periodic lines
     stop_on_solve: bool = False  # end the run once the env's solve threshold is reached
-    resume: Optional[str] = None  # a run directory to continue in place (handled before Hydra composes)
+    resume: str | None = None  # a run directory to continue in place (handled before Hydra composes)
 
     def __post_init__(self) -> None:
         _check_at_least("total_steps", self.total_steps, 0)

@@ -311,8 +311,7 @@ class Workspace:
     def _restore(self, state: dict[str, Any]) -> int:
         if state.get("algo") != self.cfg.algo.name or state.get("env") != self.cfg.env.name:
             raise PgtrainError(
-                f"checkpoint is for algo={state.get('algo')} env={state.get('env')}, not algo={self.cfg.algo.name} "
-                f"env={self.cfg.env.name}"
+                f"checkpoint is for algo={state.get('algo')} env={state.get('env')}, not algo={self.cfg.algo.name} env={self.cfg.env.name}"
             )
         try:
             self.algo.load_state_dict(state["algo_state"])

@@ -128,5 +128,7 @@ def test_gaussian_policy_on_continuous_actions():
     algo = Reinforce(OBS, gym.spaces.Box(-2, 2, (1,), np.float32), cfg, torch.device("cpu"))
     actions = algo.act(np.zeros((5, 3), np.float32))
     assert actions.shape == (5, 1) and actions.dtype == np.float32
-    batch = EpisodeBatch(np.zeros((4, 3), np.float32), np.zeros((4, 1), np.float32), np.ones(4, np.float32), np.array([2, 2]), np.ones(2, bool))
+    batch = EpisodeBatch(
+        np.zeros((4, 3), np.float32), np.zeros((4, 1), np.float32), np.ones(4, np.float32), np.array([2, 2]), np.ones(2, bool)
+    )
     assert np.isfinite(list(algo.update(batch).values())).all()

@@ -253,7 +253,9 @@ def test_parallel_sweep_jobs_never_collide(tmp_path):
     """Two jobs with identical overrides, run at the same time by joblib, get two directories."""
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = tmp_path / "sweep"
-    res = run_cli("-m", "seed=0,0", "total_steps=500", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    res = run_cli(
+        "-m", "seed=0,0", "total_steps=500", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == ["0_seed=0,total_steps=500", "1_seed=0,total_steps=500"]

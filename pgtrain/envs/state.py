@@ -109,4 +109,3 @@ def from_saved(value: Any) -> Any:
     if isinstance(value, dict) and "ndarray" in value:
         return value["ndarray"].numpy().astype(value["dtype"], copy=True)
     return value
-
