@@ -18,24 +18,10 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from pgtrain import checkpoint
-from pgtrain.config import one_line, register_configs, typed_config
+from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
 from pgtrain.errors import PgtrainError
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
-# What `pgtrain resume=RUN_DIR` may change; everything else comes from the run's checkpoint.
-RESUME_OVERRIDABLE = (
-    "total_steps",
-    "device.name",
-    "device.torch_threads",
-    "progress",
-    "log_interval_s",
-    "checkpoint_interval",
-    "checkpoint_every_s",
-    "eval_interval",
-    "eval_episodes",
-    "stop_on_solve",
-    "video_interval",
-)
 
 register_configs()
 
@@ -94,8 +80,8 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
     checkpoint.check_belongs(state, run_dir, last)
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+")
-        if key not in RESUME_OVERRIDABLE:
-            raise PgtrainError(f"resume: {key} cannot change when resuming; allowed: {', '.join(RESUME_OVERRIDABLE)}")
+        if key.split(".")[0] not in RUN_CONTROL_KEYS:  # everything else comes from the run's checkpoint
+            raise PgtrainError(f"resume: {key} cannot change when resuming; allowed: {', '.join(RUN_CONTROL_KEYS)}")
     cfg = typed_config(state["config"])
     try:
         cfg.merge_with_dotlist(overrides)

@@ -311,6 +311,21 @@ class Config:
         _check_at_least("video_interval", self.video_interval, 0)
 
 
+# Top-level settings that steer a run without changing what it learns: a resume may change them, and plots and
+# reports put runs that differ only in these (and the seed) in one group.
+RUN_CONTROL_KEYS = (
+    "total_steps",
+    "device",
+    "progress",
+    "log_interval_s",
+    "checkpoint_interval",
+    "checkpoint_every_s",
+    "eval_interval",
+    "eval_episodes",
+    "stop_on_solve",
+    "video_interval",
+)
+
 ALGO_SCHEMAS: dict[str, type[AlgoConfig]] = {"reinforce": ReinforceConfig, "a2c": A2CConfig, "ddpg": DDPGConfig}
 
 

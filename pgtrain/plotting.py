@@ -20,26 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from pgtrain.config import RUN_CONTROL_KEYS
 from pgtrain.curves import load_curve, running_mean
 from pgtrain.errors import PgtrainError
 
 RETURN_TAG = "train/episodic_return"
-# Settings that do not change what is learned: runs differing only in these belong to one group.
-IGNORED_KEYS = (
-    "seed",
-    "total_steps",
-    "device",
-    "progress",
-    "log_interval_s",
-    "checkpoint_interval",
-    "checkpoint_every_s",
-    "eval_interval",
-    "eval_episodes",
-    "video_interval",
-    "stop_on_solve",
-    "resume",
-    "hydra",
-)
+# Runs differing only in these belong to one group.
+IGNORED_KEYS = ("seed", "resume", "hydra", *RUN_CONTROL_KEYS)
 
 
 @dataclass
