@@ -29,11 +29,15 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     """Two finished short runs to copy and damage: REINFORCE on CartPole and on Pendulum."""
     base = tmp_path_factory.mktemp("runs")
     out = {}
-    for env, steps in (("cartpole", 1500), ("pendulum", 1600)):
-        run = base / env
-        res = run_cli(f"env={env}", f"total_steps={steps}", f"hydra.run.dir={run}", cwd=base)
+    for name, algo, env, steps in (
+        ("cartpole", "reinforce", "cartpole", 1500),
+        ("pendulum", "reinforce", "pendulum", 1600),
+        ("a2c", "a2c", "cartpole", 1000),
+    ):
+        run = base / name
+        res = run_cli(f"algo={algo}", f"env={env}", f"total_steps={steps}", f"hydra.run.dir={run}", cwd=base)
         assert res.returncode == 0, res.stderr
-        out[env] = run
+        out[name] = run
     return out
 
 
@@ -51,7 +55,7 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def _damage(run: Path, how: str, other: Path, tmp: Path) -> None:
+def _damage(run: Path, how: str, others: dict[str, Path], tmp: Path) -> None:
     last = run / "checkpoints" / "last.pt"
     if how == "truncated":
         data = last.read_bytes()
@@ -59,7 +63,9 @@ def _damage(run: Path, how: str, other: Path, tmp: Path) -> None:
     elif how == "corrupt":
         last.write_bytes(np.random.default_rng(0).bytes(4096))
     elif how == "other_env":
-        shutil.copy(other / "checkpoints" / "last.pt", last)
+        shutil.copy(others["pendulum"] / "checkpoints" / "last.pt", last)
+    elif how == "other_algo":
+        shutil.copy(others["a2c"] / "checkpoints" / "last.pt", last)
     elif how == "version":
         state = torch.load(last, weights_only=True)
         state["format_version"] = 999
@@ -78,6 +84,7 @@ DAMAGE = {
     "truncated": "not a readable pgtrain checkpoint",
     "corrupt": "not a readable pgtrain checkpoint",
     "other_env": "written by algo=reinforce env=pendulum",
+    "other_algo": "written by algo=a2c env=cartpole",
     "version": "format version 999",
     "pickle_payload": "not a readable pgtrain checkpoint",
     "missing_checkpoint": "does not exist",
@@ -89,7 +96,7 @@ DAMAGE = {
 def test_bad_checkpoint_is_one_line_and_changes_nothing(runs, tmp_path, command, how):
     run = tmp_path / "run"
     shutil.copytree(runs["cartpole"], run)
-    _damage(run, how, runs["pendulum"], tmp_path)
+    _damage(run, how, runs, tmp_path)
     before = _digest(run)
     module, args, prefix = COMMANDS[command](run)
     res = run_cli(*args, cwd=tmp_path, module=module)
