@@ -130,6 +130,7 @@ class Workspace:
         """Train until ``total_steps`` env steps (or the solve threshold with ``stop_on_solve``); returns the summary."""
         cfg = self.cfg
         self.t_start = time.perf_counter()
+        self.last_metrics_time = 0.0  # metrics are flushed to TensorBoard at most once a second
         self.steps_at_start = self.collector.env_steps
         last_ckpt_time = self.t_start
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -205,8 +206,8 @@ class Workspace:
     def _log_progress(self, step: int) -> None:
         sps = self.sps()
         now = time.perf_counter()
-        if now - getattr(self, "_last_metrics", 0.0) >= 1.0 or step >= self.cfg.total_steps:
-            self._last_metrics = now
+        if now - self.last_metrics_time >= 1.0 or step >= self.cfg.total_steps:
+            self.last_metrics_time = now
             self.logger.flush_metrics(step)
             self.logger.scalar("time/sps", sps, step)
         extra = "" if self.last_eval is None else f" eval={self.last_eval:.1f}"
@@ -333,7 +334,7 @@ class Workspace:
         np.random.set_state(("MT19937", np.array(rng["numpy"], dtype=np.uint32), rng["numpy_pos"], 0, 0.0))
         torch.set_rng_state(rng["torch"])
         # the running episodes continue exactly where the env state can be saved; elsewhere (Pong, async) fresh ones start
-        self.exact_resume = self.collector.load_state_dict(state.get("collector_state", {}))
+        self.collector.load_state_dict(state.get("collector_state", {}))
         return self.collector.env_steps
 
     def _seed(self, seed: int) -> None:
