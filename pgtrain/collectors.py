@@ -135,7 +135,10 @@ class EpisodeCollector(Collector):
             self.buf_act = np.zeros((self.capacity, *actions.shape), dtype=actions.dtype)
         row = self.t - self.base
         if row == self.capacity:
-            self._grow()
+            self._compact()  # only when full: each compaction moves at most the rows still needed, amortised O(1)
+            row = self.t - self.base
+            if row > self.capacity // 2:
+                self._grow()
         self.buf_obs[row] = obs
         self.buf_act[row] = actions
         self.buf_rew[row] = rewards
@@ -163,6 +166,7 @@ class EpisodeCollector(Collector):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         if state and self.buf_obs is not None:
+            self._compact()  # save only the rows the running episodes still need
             used = self.t - self.base
             state["episodes"] = {
                 **{name: to_saved(getattr(self, name)[:used]) for name in self._BUFFERS},
@@ -211,7 +215,6 @@ class EpisodeCollector(Collector):
                 )
             self.t += 1
         episodes, self.ready = self.ready[: self.episodes], self.ready[self.episodes :]
-        self._compact()
         return EpisodeBatch(
             obs=np.concatenate([e[0] for e in episodes]),
             actions=np.concatenate([e[1] for e in episodes]),

@@ -73,8 +73,8 @@ class SparseInputLinear(nn.Module):
         if x.dim() == 2 and self._looks_sparse(x):
             rows, cols, vals, offsets = _nonzeros(x)
             if len(cols) <= self.max_density * x.numel():  # else dense after all: fall through
-                return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals, offsets) + self.bias
-        return torch.matmul(x, self.weight) + self.bias
+                return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals.to(self.weight.dtype), offsets) + self.bias
+        return torch.matmul(x.to(self.weight.dtype), self.weight) + self.bias
 
     def _looks_sparse(self, x: torch.Tensor) -> bool:
         probe = x[: self.PROBE_ROWS]
@@ -159,7 +159,17 @@ def torso(obs_space: gym.Space, network: str, hidden_sizes: Sequence[int], activ
         return NatureCNN(shape[0]), 512
     in_dim = int(np.prod(shape))
     sparse = in_dim >= SPARSE_MIN_FEATURES
-    return nn.Sequential(nn.Flatten(), mlp(in_dim, hidden_sizes, activation, sparse_input=sparse)), mlp_out_dim(in_dim, hidden_sizes)
+    first: list[nn.Module] = [nn.Flatten()]
+    if not sparse and obs_space.dtype is not None and np.issubdtype(obs_space.dtype, np.integer):
+        first.append(ToFloat())  # integer observations arrive as they are (Algorithm.obs_tensor); SparseInputLinear reads them
+    return nn.Sequential(*first, mlp(in_dim, hidden_sizes, activation, sparse_input=sparse)), mlp_out_dim(in_dim, hidden_sizes)
+
+
+class ToFloat(nn.Module):
+    """Casts integer observations to float32 in front of a dense first layer."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float()
 
 
 class Policy(nn.Module):

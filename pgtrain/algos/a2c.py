@@ -95,7 +95,7 @@ class A2C(Algorithm):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        x = self.tensor(obs)
+        x = self.obs_tensor(obs)
         actions = self.policy.sample(x) if explore else self.policy.mode(x)
         return self.to_env_actions(actions)
 
@@ -116,7 +116,7 @@ class A2C(Algorithm):
         # NEXT_STEP autoreset makes obs[t+1] == next_obs[t] (at an episode's end both are its true final observation),
         # so V(s_{t+1}) for every step comes from one forward pass over obs[0..T-1] and next_obs[T-1].
         obs = np.concatenate([batch.obs, batch.next_obs[-1:]])
-        x = self.tensor(obs).reshape((T + 1) * N, *obs.shape[2:])
+        x = self.obs_tensor(obs).reshape((T + 1) * N, *obs.shape[2:])
         dist, values_all = self._forward(x, T * N)
         v = values_all.detach().view(T + 1, N).cpu().numpy().astype(np.float64)
         values, next_values = v[:-1], v[1:]

@@ -40,6 +40,13 @@ class Algorithm:
     def tensor(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(x, dtype=dtype, device=self.device)
 
+    def obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        """Observations as a tensor; integer ones (Pong's int8 difference frames, uint8 frame stacks) keep their dtype,
+        so a batch is not copied to float: the networks' first layers read them as they are (pgtrain.nets)."""
+        if np.issubdtype(obs.dtype, np.integer):
+            return torch.as_tensor(obs, device=self.device)
+        return self.tensor(obs)
+
     def to_env_actions(self, actions: torch.Tensor) -> np.ndarray:
         """Discrete actions as int64 (what gymnasium's Discrete spaces accept), continuous ones as float32."""
         out = actions.cpu().numpy()

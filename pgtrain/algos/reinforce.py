@@ -53,14 +53,14 @@ class Reinforce(Algorithm):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        x = self.tensor(obs)
+        x = self.obs_tensor(obs)
         actions = self.policy.sample(x) if explore else self.policy.mode(x)
         return self.to_env_actions(actions)
 
     def update(self, batch: EpisodeBatch) -> dict[str, float]:
         cfg = self.cfg
         n_episodes = len(batch.lengths)
-        obs = self.tensor(batch.obs)
+        obs = self.obs_tensor(batch.obs)
         metrics: dict[str, float] = {}
         last_values = self._truncation_values(batch)
         returns = lambda kind: episode_returns(  # noqa: E731
@@ -116,7 +116,7 @@ class Reinforce(Algorithm):
         """
         if self.cfg.baseline != Baseline.value or not self.cfg.bootstrap_truncated or batch.final_obs is None:
             return None
-        return self.value(self.tensor(batch.final_obs)).cpu().numpy() * (~batch.terminated)
+        return self.value(self.obs_tensor(batch.final_obs)).cpu().numpy() * (~batch.terminated)
 
     def _fit_value(self, obs: torch.Tensor, targets: torch.Tensor) -> float:
         """phi <- phi - value_lr * grad mean_t (V_phi(s_t) - G_t)^2, ``value_epochs`` times."""
