@@ -368,6 +368,9 @@ def run_pgtrain(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[st
         result["solved"] = None  # past the wall cap, where the peer's run would have been stopped
     result["process_wall_s"] = process_s
     result["curve"] = pgtrain_curve(run_dir, s, summary_path)
+    recent = [ret for _, _, ret in result["curve"]][-(task.window or 100) :]
+    if recent:  # the peers' final return is over the task's window (last 10 on Pendulum); summary.json's is last 100
+        result["final_return"] = sum(recent) / len(recent)
     return result
 
 

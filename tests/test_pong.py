@@ -191,6 +191,32 @@ def test_sparse_first_layer_equals_the_dense_product(rows: int, density: float) 
         layer.zero_grad()
 
 
+@pytest.mark.parametrize("density", [0.004, 0.3])
+def test_int8_frames_give_the_float_frames_outputs_and_weight_gradients(density: float) -> None:
+    """Pong's int8 difference frames go into the first layer as they are (no float copy of the batch): the outputs and
+    the weight gradients equal those of the same frames as float32, on the sparse path and on the dense fallback."""
+    torch.manual_seed(0)
+    layer = SparseInputLinear(6400, 200)
+    x = ((torch.rand(300, 6400) < density).to(torch.int8) - (torch.rand(300, 6400) < density).to(torch.int8)).to(torch.int8)
+    assert x.dtype == torch.int8 and x.abs().sum() > 0
+    g = torch.randn(300, 200)
+    (layer(x) * g).sum().backward()
+    y_int, grad_int = layer(x).detach(), layer.weight.grad.clone()
+    layer.zero_grad()
+    (layer(x.float()) * g).sum().backward()
+    torch.testing.assert_close(y_int, layer(x.float()).detach())
+    torch.testing.assert_close(grad_int, layer.weight.grad)
+
+
+def test_integer_observations_reach_a_dense_torso_as_floats() -> None:
+    """A narrow integer observation (no sparse first layer) is cast in the torso; wide int8 frames are not."""
+    narrow = Policy(gym.spaces.Box(0, 255, (4,), np.uint8), gym.spaces.Discrete(2), "mlp", [8], "relu")
+    probs = narrow.distribution(torch.tensor([[0, 3, 255, 7]], dtype=torch.uint8)).probs
+    assert probs.shape == (1, 2) and torch.isfinite(probs).all()
+    wide = Policy(gym.spaces.Box(-1, 1, (6400,), np.int8), gym.spaces.Discrete(2), "mlp", [200], "relu", DiscreteHead.sigmoid)
+    assert not any(type(m).__name__ == "ToFloat" for m in wide.modules())
+
+
 def test_short_reinforce_pong_run_writes_the_run_directory(cli, tmp_path: Path) -> None:
     """The tuned lecture settings end to end; short games (env.max_episode_steps) so that several finish."""
     run = tmp_path / "run"
