@@ -150,12 +150,44 @@ class NatureCNN(nn.Module):
         return self.net(x.float() / 255.0)
 
 
+class SmallCNN(nn.Module):
+    """The torso of the first DQN paper (Mnih et al. 2013, "Playing Atari with Deep Reinforcement Learning"): 16 8x8
+    filters, stride 4; 32 4x4 filters, stride 2; 256 units, ReLU after each. Here for one flat ``side x side`` frame,
+    the lecture's 80x80 difference frame (values -1, 0, 1, used as they are): about a sixth of the Nature CNN's
+    multiply-adds per frame, so A2C on two CPU cores is not bound by the network as much.
+    """
+
+    OUT_DIM = 256
+
+    def __init__(self, side: int) -> None:
+        super().__init__()
+        self.side = side
+        conv1 = (side - 8) // 4 + 1
+        conv2 = (conv1 - 4) // 2 + 1
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 16, 8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 4, stride=2),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(32 * conv2 * conv2, self.OUT_DIM),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.float().reshape(-1, 1, self.side, self.side))
+
+
 def torso(obs_space: gym.Space, network: str, hidden_sizes: Sequence[int], activation: Activation | str) -> tuple[nn.Module, int]:
     """A feature extractor for ``obs_space`` and its output width."""
     shape = obs_space.shape or ()
     if network == "cnn":
+        if len(shape) == 1 and shape[0] >= SPARSE_MIN_FEATURES and math.isqrt(shape[0]) ** 2 == shape[0]:
+            return SmallCNN(math.isqrt(shape[0])), SmallCNN.OUT_DIM  # Pong's flat 80x80 difference frames
         if len(shape) != 3:
-            raise PgtrainError(f"algo.network=cnn needs image observations (C, H, W); this env gives shape {shape}")
+            raise PgtrainError(
+                f"algo.network=cnn needs image observations (C, H, W) or flat square frames; this env gives shape {shape}"
+            )
         return NatureCNN(shape[0]), 512
     in_dim = int(np.prod(shape))
     sparse = in_dim >= SPARSE_MIN_FEATURES

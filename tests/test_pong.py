@@ -245,12 +245,43 @@ def test_stack_on_the_gymnasium_backend_is_refused_before_the_run(cli, tmp_path:
     assert not (tmp_path / "r").exists()
 
 
-def test_short_a2c_pong_run_with_the_cnn(cli, tmp_path: Path) -> None:
-    """The tuned A2C settings (Nature CNN on 4 stacked 84x84 frames) run end to end."""
+@pytest.mark.parametrize(("extra", "in_channels"), [((), 1), (("env.preprocess=stack",), 4)])
+def test_short_a2c_pong_run_with_the_cnn(cli, tmp_path: Path, extra: tuple[str, ...], in_channels: int) -> None:
+    """The tuned A2C settings run end to end: the small CNN on the lecture's 80x80 difference frames (one channel),
+    and with env.preprocess=stack the Nature CNN on 4 stacked 84x84 frames."""
     run = tmp_path / "run"
-    res = cli("algo=a2c", "env=pong", "total_steps=200", "algo.num_envs=4", f"hydra.run.dir={run}", "progress=false")
+    res = cli("algo=a2c", "env=pong", "total_steps=200", "algo.num_envs=4", f"hydra.run.dir={run}", "progress=false", *extra)
     assert res.returncode == 0, res.stderr
     summary = read_summary(run)
     assert summary["algo"] == "a2c" and summary["env_steps"] >= 200 and summary["updates"] >= 10
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    assert any(k.startswith("torso.net.0") for k in state["algo_state"]["policy"])  # the CNN's first convolution
+    assert state["algo_state"]["policy"]["torso.net.0.weight"].shape[1] == in_channels  # the CNN's first convolution
+
+
+def test_small_cnn_reads_the_lecture_frames_as_80x80_images() -> None:
+    """algo.network=cnn on the lecture's flat 6400-value frames: the 2013 DQN torso (16 8x8/4, 32 4x4/2, 256) on one
+    80x80 channel; a pixel's position in the image is its position in the frame (row-major), not a flat feature."""
+    from pgtrain.nets import SmallCNN
+
+    space = gym.spaces.Box(-1, 1, (6400,), np.int8)
+    policy = Policy(space, gym.spaces.Discrete(2), "cnn", [], "relu")
+    assert isinstance(policy.torso, SmallCNN)
+    conv1, conv2, fc = policy.torso.net[0], policy.torso.net[2], policy.torso.net[5]
+    assert (conv1.in_channels, conv1.out_channels, conv1.kernel_size, conv1.stride) == (1, 16, (8, 8), (4, 4))
+    assert (conv2.out_channels, conv2.kernel_size, conv2.stride) == (32, (4, 4), (2, 2))
+    assert (fc.in_features, fc.out_features) == (32 * 8 * 8, 256)  # 80 -> 19 -> 8
+    frames = torch.zeros(2, 6400, dtype=torch.int8)
+    frames[1, at(101, 80)] = 1  # one lit pixel in frame 1 only
+    with torch.no_grad():
+        conv_out = conv1(frames.float().reshape(2, 1, 80, 80))
+        torso_out = policy.torso(frames)
+    assert torso_out.shape == (2, 256)
+    changed = (conv_out[1] != conv_out[0]).any(0).nonzero()  # conv1 cells whose 8x8/4 window holds pixel (33, 40)
+    assert {tuple(c) for c in changed.tolist()} == {(7, 9), (7, 10), (8, 9), (8, 10)}  # rows 28-39, columns 36-47
+
+
+def test_cnn_refuses_observations_it_cannot_read() -> None:
+    from pgtrain.errors import PgtrainError
+
+    with pytest.raises(PgtrainError, match="needs image observations"):
+        Policy(gym.spaces.Box(-1, 1, (4,), np.float32), gym.spaces.Discrete(2), "cnn", [], "relu")
