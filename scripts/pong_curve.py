@@ -6,6 +6,9 @@ minutes since the run's first finished game, right: env steps); dashed lines mar
 
     python scripts/pong_curve.py runs/reinforce-pong-seed0-* --out docs/img/pong_reinforce.png
     python scripts/pong_curve.py RUN_A RUN_B --target 18 --out docs/img/pong_a2c.png
+
+A run stopped and resumed later shows its training time: pauses longer than ``--pause-s`` (120 s) between two
+finished games are cut from the wall-time axis.
 """
 
 from __future__ import annotations
@@ -27,12 +30,21 @@ def first_reach(values: np.ndarray, level: float) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
+def without_pauses(wall: np.ndarray, pause_s: float) -> np.ndarray:
+    """Wall seconds with every gap longer than ``pause_s`` between consecutive games cut out (a run stopped and later
+    resumed): training time, not calendar time. Games end every second or two while a Pong run trains."""
+    gaps = np.diff(wall, prepend=wall[:1])
+    return np.cumsum(np.where(gaps > pause_s, 0.0, gaps))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     parser.add_argument("--out", type=Path, default=Path("pong_curve.png"))
     parser.add_argument("--window", type=int, default=100, help="games in the running mean (default 100)")
     parser.add_argument("--target", type=float, action="append", default=[], help="extra score lines (repeatable)")
+    parser.add_argument("--pause-s", type=float, default=120.0,
+                        help="gaps longer than this between games (a stop and a resume) are cut from the wall-time axis")
     parser.add_argument("--title", default="Pong: running score (mean of the last 100 games)")
     args = parser.parse_args()
 
@@ -50,6 +62,7 @@ def main() -> None:
             print(f"{run}: no finished games yet")
             continue
         score = running_mean(curve.values, args.window)
+        curve.wall = without_pauses(curve.wall, args.pause_s)
         label = run.name
         ax_t.plot(curve.wall / 60.0, score, label=label, linewidth=1.2)
         ax_s.plot(curve.steps, score, label=label, linewidth=1.2)

@@ -285,3 +285,15 @@ def test_cnn_refuses_observations_it_cannot_read() -> None:
 
     with pytest.raises(PgtrainError, match="needs image observations"):
         Policy(gym.spaces.Box(-1, 1, (4,), np.float32), gym.spaces.Discrete(2), "cnn", [], "relu")
+
+
+def test_curve_wall_time_drops_the_pause_of_a_stop_and_resume() -> None:
+    """scripts/pong_curve.py plots training time: a 600 s gap between two games (stopped, resumed) is cut out, the
+    ordinary gaps between games are kept."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pong_curve", Path(__file__).parent.parent / "scripts" / "pong_curve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    wall = np.array([0.0, 2.0, 3.5, 603.5, 605.0])
+    np.testing.assert_allclose(module.without_pauses(wall, 120.0), [0.0, 2.0, 3.5, 3.5, 5.0])
