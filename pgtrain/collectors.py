@@ -10,8 +10,9 @@ its transition is not real; collectors mark it invalid and do not count it as an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -22,6 +23,18 @@ from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
 
 class Actor(Protocol):
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray: ...
+
+
+class Transition(NamedTuple):
+    """One vector step: ``(N, ...)`` arrays."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    valid: np.ndarray
 
 
 @dataclass
@@ -36,7 +49,7 @@ class Episode:
 class Collector:
     """Steps ``envs`` and keeps the counters and finished-episode statistics every collector shares."""
 
-    def __init__(self, envs: VectorEnv, seed: int) -> None:
+    def __init__(self, envs: VectorEnv, seed: int, executor: Executor | None = None) -> None:
         self.envs = envs
         self.num_envs = envs.num_envs
         self.seed = seed
@@ -48,22 +61,66 @@ class Collector:
         self.bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
         self.env_steps = 0
         self.finished: list[Episode] = []
+        # Split-phase stepping (see PipelinedCollector): with an executor, send() starts the vector step in a thread
+        # and receive() waits for it; without one, receive() runs it.
+        self.executor = executor
+        self.pending: tuple[np.ndarray, np.ndarray] | None = None  # (obs, actions) of the step sent, not yet received
+        self._future: Future | None = None
+        self._env_actions: np.ndarray | None = None
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """One vector step; returns ``(next_obs, rewards, terminated, truncated, valid)`` and advances ``self.obs``.
-
-        ``valid`` is False for the envs whose step was only an autoreset.
-        """
-        valid = ~self.prev_done
+    def send(self, obs: np.ndarray, actions: np.ndarray) -> None:
+        """Start the vector step that takes ``actions`` in ``obs``."""
         env_actions = actions if self.bounds is None else np.clip(actions, *self.bounds)
-        next_obs, rewards, terminated, truncated, info = self.envs.step(env_actions)
+        self.pending = (obs, actions)
+        if self.executor is not None:
+            self._future = self.executor.submit(self.envs.step, env_actions)
+        else:
+            self._env_actions = env_actions
+
+    def receive(self) -> Transition:
+        """Finish the step :meth:`send` started; advances ``self.obs``. ``valid`` is False for the envs whose step
+        was only an autoreset."""
+        assert self.pending is not None, "receive() without send()"
+        obs, actions = self.pending
+        if self._future is not None:
+            result, self._future = self._future.result(), None
+        else:
+            result = self.envs.step(self._env_actions)
+        self.pending = None
+        next_obs, rewards, terminated, truncated, info = result
+        valid = ~self.prev_done
         self.env_steps += int(valid.sum())
         if "_episode" in info:
             for i in np.flatnonzero(info["_episode"]):
                 self.finished.append(Episode(float(info["episode"]["r"][i]), int(info["episode"]["l"][i]), self.env_steps))
         self.prev_done = terminated | truncated
         self.obs = next_obs
-        return next_obs, rewards, terminated, truncated, valid
+        return Transition(obs, actions, rewards, next_obs, terminated, truncated, valid)
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One vector step from ``self.obs``; returns ``(next_obs, rewards, terminated, truncated, valid)``."""
+        self.send(self.obs, actions)
+        t = self.receive()
+        return t.next_obs, t.rewards, t.terminated, t.truncated, t.valid
+
+    def begin(self, algo: Actor) -> None:
+        """Choose actions for ``self.obs`` with the policy and start the step."""
+        self.send(self.obs, algo.act(self.obs, explore=True))
+
+    def finish(self) -> Transition:
+        """Receive the step :meth:`begin` started and keep what the collector keeps of it."""
+        return self.receive()
+
+    def drain(self) -> None:
+        """Finish a step still in flight, so that the envs' state and the collector's agree."""
+        if self.pending is not None:
+            self.finish()
+
+    def close(self) -> None:
+        if self._future is not None:
+            self._future.exception()  # wait for the step in flight; its result no longer matters
+            self._future = None
+        self.envs.close()
 
     def pop_finished(self) -> list[Episode]:
         out, self.finished = self.finished, []
@@ -75,6 +132,7 @@ class Collector:
     def state_dict(self) -> dict[str, Any]:
         """The envs' state (see :mod:`pgtrain.envs.state`), the current observations and autoreset flags, so a resumed
         run continues the running episodes exactly; subclasses add what they hold (partial episodes, a replay buffer)."""
+        self.drain()
         env = env_state(self.envs)
         if env is None:
             return {}
@@ -117,8 +175,8 @@ class EpisodeCollector(Collector):
     small, staleness of vectorised REINFORCE).
     """
 
-    def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
-        super().__init__(envs, seed)
+    def __init__(self, envs: VectorEnv, seed: int, episodes: int, executor: Executor | None = None) -> None:
+        super().__init__(envs, seed, executor)
         self.episodes = episodes
         self.capacity = 1024
         self.base = 0  # absolute step index of row 0 of the buffers
@@ -195,34 +253,42 @@ class EpisodeCollector(Collector):
             self.ready = [tuple(from_saved(x) for x in episode) for episode in saved["ready"]]
         return True
 
+    def finish(self) -> Transition:
+        tr = super().finish()
+        self._store(tr.obs, tr.actions, tr.rewards)
+        self.start[~tr.valid] = self.t + 1  # an autoreset step: the new episode starts at the next step
+        for i in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid):
+            rows = slice(int(self.start[i]) - self.base, self.t + 1 - self.base)
+            self.ready.append(
+                (
+                    self.buf_obs[rows, i].copy(),
+                    self.buf_act[rows, i].copy(),
+                    self.buf_rew[rows, i].copy(),
+                    bool(tr.terminated[i]),
+                    tr.next_obs[i].copy(),
+                )
+            )
+        self.t += 1
+        return tr
+
     def collect(self, algo: Actor) -> EpisodeBatch:
         while len(self.ready) < self.episodes:
-            obs = self.obs
-            actions = algo.act(obs, explore=True)
-            next_obs, rewards, terminated, truncated, valid = self.step(actions)
-            self._store(obs, actions, rewards)
-            self.start[~valid] = self.t + 1  # an autoreset step: the new episode starts at the next step
-            for i in np.flatnonzero((terminated | truncated) & valid):
-                rows = slice(int(self.start[i]) - self.base, self.t + 1 - self.base)
-                self.ready.append(
-                    (
-                        self.buf_obs[rows, i].copy(),
-                        self.buf_act[rows, i].copy(),
-                        self.buf_rew[rows, i].copy(),
-                        bool(terminated[i]),
-                        next_obs[i].copy(),
-                    )
-                )
-            self.t += 1
+            self.begin(algo)
+            self.finish()
         episodes, self.ready = self.ready[: self.episodes], self.ready[self.episodes :]
-        return EpisodeBatch(
+        return episode_batch(episodes)
+
+
+def episode_batch(episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]]) -> EpisodeBatch:
+    """Lay whole episodes ``(obs, actions, rewards, terminated, final_obs)`` end to end."""
+    return EpisodeBatch(
             obs=np.concatenate([e[0] for e in episodes]),
-            actions=np.concatenate([e[1] for e in episodes]),
-            rewards=np.concatenate([e[2] for e in episodes]),
-            lengths=np.array([len(e[2]) for e in episodes]),
-            terminated=np.array([e[3] for e in episodes]),
-            final_obs=np.stack([e[4] for e in episodes]),
-        )
+        actions=np.concatenate([e[1] for e in episodes]),
+        rewards=np.concatenate([e[2] for e in episodes]),
+        lengths=np.array([len(e[2]) for e in episodes]),
+        terminated=np.array([e[3] for e in episodes]),
+        final_obs=np.stack([e[4] for e in episodes]),
+    )
 
 
 @dataclass
@@ -243,18 +309,21 @@ class Rollout:
 class RolloutCollector(Collector):
     """Steps every env ``n_steps`` times and returns the ``(T, N)`` rollout."""
 
-    def __init__(self, envs: VectorEnv, seed: int, n_steps: int) -> None:
-        super().__init__(envs, seed)
+    def __init__(self, envs: VectorEnv, seed: int, n_steps: int, executor: Executor | None = None) -> None:
+        super().__init__(envs, seed, executor)
         self.n_steps = n_steps
 
     def collect(self, algo: Actor) -> Rollout:
-        steps: list[tuple[np.ndarray, ...]] = []
+        steps: list[Transition] = []
         for _ in range(self.n_steps):
-            obs = self.obs
-            actions = algo.act(obs, explore=True)
-            next_obs, rewards, terminated, truncated, valid = self.step(actions)
-            steps.append((obs, actions, rewards, next_obs, terminated, truncated, valid))
-        return Rollout(*(np.stack(column) for column in zip(*steps, strict=True)))
+            self.begin(algo)
+            steps.append(self.finish())
+        return rollout(steps)
+
+
+def rollout(steps: list[Transition]) -> Rollout:
+    """Stack ``T`` vector steps into a ``(T, N)`` :class:`Rollout`."""
+    return Rollout(*(np.stack(column) for column in zip(*steps, strict=True)))
 
 
 class ReplayCollector(Collector):
@@ -302,6 +371,102 @@ class ReplayCollector(Collector):
         if "replay_buffer" in state:
             self.buffer.load_state_dict(state["replay_buffer"])
         return super().load_state_dict(state)
+
+
+class PipelinedCollector:
+    """Several env groups stepped in turn, so the policy works on one group while the others' emulators run.
+
+    Each group is an :class:`EpisodeCollector` or a :class:`RolloutCollector` of its own vector env whose steps run
+    in a background thread (ale-py and gymnasium's subprocess envs release the GIL while they step). The loop is
+    ``receive(g); act(g); send(g)`` over the groups: while group ``g``'s emulators run, the main thread takes group
+    ``g + 1``'s observations, runs the policy on them and stores the step. Episodes: the groups' last steps stay in
+    flight across the update, so the emulators also run while it learns (as vectorised REINFORCE already lets running
+    episodes cross updates). Rollouts: each group's ``n_steps`` are taken with the current policy and the batch is
+    the groups' columns side by side; nothing crosses an update, A2C stays on-policy.
+
+    Same interface as a :class:`Collector`: ``collect``, ``env_steps``, ``pop_finished``, ``state_dict``, ``close``.
+    """
+
+    def __init__(self, groups: list[EpisodeCollector] | list[RolloutCollector], executor: ThreadPoolExecutor) -> None:
+        self.groups = groups
+        self.executor = executor
+        self.num_envs = sum(g.num_envs for g in groups)
+        self.finished: list[Episode] = []
+
+    @property
+    def env_steps(self) -> int:
+        return sum(g.env_steps for g in self.groups)
+
+    @env_steps.setter
+    def env_steps(self, value: int) -> None:
+        """Spread a total over the groups (a checkpoint's ``group_steps`` then sets each exactly)."""
+        share = value // len(self.groups)
+        for g in self.groups:
+            g.env_steps = share
+        self.groups[0].env_steps += value - share * len(self.groups)
+
+    def _finish(self, group: Collector) -> Transition:
+        tr = group.finish()
+        for episode in group.pop_finished():  # stamped with the run's env-step count, not the group's
+            self.finished.append(replace(episode, env_step=self.env_steps))
+        return tr
+
+    def collect(self, algo: Actor) -> EpisodeBatch | Rollout:
+        if isinstance(self.groups[0], EpisodeCollector):
+            return self._episodes(algo)
+        return self._rollout(algo)
+
+    def _episodes(self, algo: Actor) -> EpisodeBatch:
+        groups: list[EpisodeCollector] = self.groups  # type: ignore[assignment]
+        wanted = groups[0].episodes
+        while sum(len(g.ready) for g in groups) < wanted:
+            for g in groups:
+                if g.pending is not None:
+                    self._finish(g)
+                g.begin(algo)
+        episodes: list[Any] = []
+        for g in groups:  # the first ``wanted`` in group order; the rest wait in their group for the next batch
+            take = wanted - len(episodes)
+            episodes += g.ready[:take]
+            g.ready = g.ready[take:]
+        return episode_batch(episodes)
+
+    def _rollout(self, algo: Actor) -> Rollout:
+        groups: list[RolloutCollector] = self.groups  # type: ignore[assignment]
+        n_steps = groups[0].n_steps
+        steps: list[list[Transition]] = [[] for _ in groups]
+        for g in groups:
+            g.begin(algo)
+        for t in range(n_steps):
+            for g, g_steps in zip(groups, steps, strict=True):
+                g_steps.append(self._finish(g))
+                if t < n_steps - 1:
+                    g.begin(algo)
+        # step t of every group side by side: the (N, ...) transition of all envs, then (T, N) as one collector gives
+        return rollout([Transition(*map(np.concatenate, zip(*at_t, strict=True))) for at_t in zip(*steps, strict=True)])
+
+    def pop_finished(self) -> list[Episode]:
+        out, self.finished = self.finished, []
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        for g in self.groups:  # a step in flight is finished first, so the saved state is one consistent moment
+            if g.pending is not None:
+                self._finish(g)
+        return {"groups": [g.state_dict() for g in self.groups], "group_steps": [g.env_steps for g in self.groups]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        for g, steps in zip(self.groups, state.get("group_steps", []), strict=False):
+            g.env_steps = int(steps)
+        saved = state.get("groups") or [{} for _ in self.groups]
+        if len(saved) != len(self.groups):
+            saved = [{} for _ in self.groups]  # another env.pipeline_groups: fresh episodes everywhere
+        return all([g.load_state_dict(s) for g, s in zip(self.groups, saved, strict=True)])
+
+    def close(self) -> None:
+        for g in self.groups:
+            g.close()
+        self.executor.shutdown(wait=True)
 
 
 def evaluate(algo: Actor, env_cfg: Any, episodes: int, seed: int, explore: bool = False) -> list[float]:

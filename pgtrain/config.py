@@ -229,9 +229,14 @@ class EnvConfig:
     solve_threshold: float | None = None  # the mean return that counts as solved
     solve_window: int = 100  # ... over this many most recent training episodes
     max_episode_steps: int | None = None  # override the env's time limit (null = the env's own)
+    # Step the algo.num_envs envs as this many groups in turn (sizes as equal as they can be; at most num_envs
+    # groups), each group's step in a background thread, so the policy works on one group while the others' emulators
+    # run (reinforce, a2c; 1 = one synchronous vector step).
+    pipeline_groups: int = 1
 
     def __post_init__(self) -> None:
         _coerce_enums(self)
+        _check_at_least("env.pipeline_groups", self.pipeline_groups, 1)
         _check(
             self.vectorization in ("vector_entry_point", "sync", "async"),
             f"env.vectorization={self.vectorization}: choose vector_entry_point, sync or async",
@@ -309,6 +314,12 @@ class Config:
         _check_at_least("eval_interval", self.eval_interval, 0)
         _check_at_least("eval_episodes", self.eval_episodes, 1)
         _check_at_least("video_interval", self.video_interval, 0)
+        groups = getattr(self.env, "pipeline_groups", 1)
+        if groups > 1:
+            _check(
+                getattr(self.algo, "name", None) != "ddpg",
+                f"env.pipeline_groups={groups}: DDPG steps its envs one vector step at a time; use env.pipeline_groups=1",
+            )
 
 
 # Top-level settings that steer a run without changing what it learns: a resume may change them, and plots and

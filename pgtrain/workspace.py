@@ -13,6 +13,7 @@ import random
 import signal
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pgtrain import checkpoint
 from pgtrain.algos import algo_class, check_action_type
-from pgtrain.collectors import Collector, EpisodeCollector, RolloutCollector, evaluate
+from pgtrain.collectors import Collector, EpisodeCollector, PipelinedCollector, RolloutCollector, evaluate
 from pgtrain.config import Config, DeviceConfig, DeviceName, to_object
 from pgtrain.envs import make_vec_env
 from pgtrain.errors import PgtrainError
@@ -73,16 +74,25 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
-def make_collector(kind: str, envs: Any, cfg: Config) -> Collector:
-    if kind == "episodes":
-        return EpisodeCollector(envs, cfg.seed, cfg.algo.episodes_per_update)
-    if kind == "rollout":
-        return RolloutCollector(envs, cfg.seed, cfg.algo.n_steps)
+def make_collector(kind: str, env_groups: list[Any], cfg: Config) -> Collector | PipelinedCollector:
+    """The algorithm's kind of collector over one vector env, or a :class:`PipelinedCollector` over several groups
+    (``env.pipeline_groups``); each group is seeded with the index of its first env, as its envs would be in one."""
     if kind == "replay":
         from pgtrain.collectors import ReplayCollector
 
-        return ReplayCollector(envs, cfg.seed, cfg.algo)
-    raise PgtrainError(f"unknown collector kind {kind!r}")
+        return ReplayCollector(env_groups[0], cfg.seed, cfg.algo)
+    if kind not in ("episodes", "rollout"):
+        raise PgtrainError(f"unknown collector kind {kind!r}")
+    executor = ThreadPoolExecutor(len(env_groups), thread_name_prefix="pgtrain-envs") if len(env_groups) > 1 else None
+    groups: list[Any] = []
+    seed = cfg.seed
+    for envs in env_groups:
+        if kind == "episodes":
+            groups.append(EpisodeCollector(envs, seed, cfg.algo.episodes_per_update, executor))
+        else:
+            groups.append(RolloutCollector(envs, seed, cfg.algo.n_steps, executor))
+        seed += envs.num_envs
+    return groups[0] if executor is None else PipelinedCollector(groups, executor)
 
 
 class Workspace:
@@ -97,10 +107,11 @@ class Workspace:
         self.device = resolve_device(cfg.device)
         self._seed(cfg.seed)
 
-        self.envs = make_vec_env(cfg.env, cfg.algo.num_envs)
+        sizes = np.array_split(np.arange(cfg.algo.num_envs), min(cfg.env.pipeline_groups, cfg.algo.num_envs))
+        env_groups = [make_vec_env(cfg.env, len(size)) for size in sizes]
         cls = algo_class(cfg.algo.name)
-        self.algo = cls(self.envs.single_observation_space, self.envs.single_action_space, cfg.algo, self.device)
-        self.collector = make_collector(cls.collector, self.envs, cfg)
+        self.algo = cls(env_groups[0].single_observation_space, env_groups[0].single_action_space, cfg.algo, self.device)
+        self.collector = make_collector(cls.collector, env_groups, cfg)
 
         self.episodes = 0
         self.returns: deque[float] = deque(maxlen=max(RETURN_WINDOW, cfg.env.solve_window))
@@ -184,7 +195,7 @@ class Workspace:
         final = {"summary/final_return": summary["final_return"] if summary["final_return"] is not None else float("nan")}
         self.logger.hparams(flat_config(self.raw_cfg), final, self.collector.env_steps)
         self.logger.close()
-        self.envs.close()
+        self.collector.close()
         return summary
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -281,6 +292,7 @@ class Workspace:
 
     def save(self, periodic: bool = False) -> None:
         """Write ``checkpoints/last.pt`` (and ``step_<n>.pt`` when periodic), each atomically."""
+        collector_state = self.collector.state_dict()  # first: it finishes a step in flight, which counts env steps
         state = {
             "algo": self.cfg.algo.name,
             "env": self.cfg.env.name,
@@ -302,7 +314,7 @@ class Workspace:
                 "numpy_pos": int(np.random.get_state()[2]),
                 "torch": torch.get_rng_state(),
             },
-            "collector_state": self.collector.state_dict(),  # a replay buffer when algo.save_buffer=true, else empty
+            "collector_state": collector_state,  # a replay buffer when algo.save_buffer=true, else empty
         }
         if periodic:
             checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)

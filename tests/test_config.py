@@ -88,6 +88,18 @@ def test_out_of_range_values_are_refused(override, message):
         to_object(_compose(override))
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["env.pipeline_groups=0"], "env.pipeline_groups=0 is out of range"),
+        (["algo=ddpg", "env=pendulum", "env.pipeline_groups=2"], "env.pipeline_groups=2: DDPG steps its envs one"),
+    ],
+)
+def test_pipeline_groups_are_checked(overrides, message):
+    with pytest.raises(PgtrainError, match=message.replace(".", r"\.")):
+        to_object(_compose(*overrides))
+
+
 @pytest.mark.parametrize("tuned", sorted(p.stem for p in (CONFIGS / "tuned").glob("*.yaml")))
 def test_tuned_files_apply_every_key(tuned):
     """configs/tuned/<algo>_<env>.yaml wins over the group defaults and the root's own values (total_steps included)."""

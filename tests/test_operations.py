@@ -140,7 +140,7 @@ def test_resume_restores_counters_and_rng_states(first, tmp_path):
         assert ws.next_checkpoint == 3000 and ws.next_video == 3000  # the first multiples of the intervals after ~2,000
     finally:
         ws.logger.close()
-        ws.envs.close()
+        ws.collector.close()
 
 
 def test_resuming_a_finished_run_is_one_line_and_changes_nothing(first, tmp_path):
