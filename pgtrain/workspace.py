@@ -313,6 +313,8 @@ class Workspace:
                 "numpy": np.random.get_state()[1].tolist(),
                 "numpy_pos": int(np.random.get_state()[2]),
                 "torch": torch.get_rng_state(),
+                # sampling on the GPU draws from CUDA's own generators
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             },
             "collector_state": collector_state,  # a replay buffer when algo.save_buffer=true, else empty
         }
@@ -345,6 +347,8 @@ class Workspace:
         random.setstate(_as_tuple(rng["python"]))
         np.random.set_state(("MT19937", np.array(rng["numpy"], dtype=np.uint32), rng["numpy_pos"], 0, 0.0))
         torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") is not None and self.device.type == "cuda" and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
         # the running episodes continue exactly where the env state can be saved; elsewhere (Pong, async) fresh ones start
         self.collector.load_state_dict(state.get("collector_state", {}))
         return self.collector.env_steps
