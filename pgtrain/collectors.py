@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
+from pgtrain.interrupts import atomic
 
 
 class Actor(Protocol):
@@ -79,14 +80,17 @@ class Collector:
 
     def receive(self) -> Transition:
         """Finish the step :meth:`send` started; advances ``self.obs``. ``valid`` is False for the envs whose step
-        was only an autoreset."""
+        was only an autoreset. The waiting may be interrupted (nothing has changed then); the recording runs whole."""
         assert self.pending is not None, "receive() without send()"
-        obs, actions = self.pending
-        if self._future is not None:
-            result, self._future = self._future.result(), None
-        else:
+        result = self._future.result() if self._future is not None else None  # the only wait
+        with atomic():
+            return self._keep(self._record(result))
+
+    def _record(self, result: Any) -> Transition:
+        obs, actions = self.pending  # type: ignore[misc]
+        if result is None:
             result = self.envs.step(self._env_actions)
-        self.pending = None
+        self._future, self.pending = None, None
         next_obs, rewards, terminated, truncated, info = result
         valid = ~self.prev_done
         self.env_steps += int(valid.sum())
@@ -96,6 +100,10 @@ class Collector:
         self.prev_done = terminated | truncated
         self.obs = next_obs
         return Transition(obs, actions, rewards, next_obs, terminated, truncated, valid)
+
+    def _keep(self, tr: Transition) -> Transition:
+        """What a subclass keeps of each step (inside the same uninterrupted block as the recording)."""
+        return tr
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """One vector step from ``self.obs``; returns ``(next_obs, rewards, terminated, truncated, valid)``."""
@@ -253,8 +261,7 @@ class EpisodeCollector(Collector):
             self.ready = [tuple(from_saved(x) for x in episode) for episode in saved["ready"]]
         return True
 
-    def finish(self) -> Transition:
-        tr = super().finish()
+    def _keep(self, tr: Transition) -> Transition:
         self._store(tr.obs, tr.actions, tr.rewards)
         self.start[~tr.valid] = self.t + 1  # an autoreset step: the new episode starts at the next step
         for i in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid):
@@ -351,15 +358,19 @@ class ReplayCollector(Collector):
             actions = self.envs.action_space.sample().astype(np.float32)
         else:
             actions = algo.act(obs, explore=True)
-        next_obs, rewards, terminated, truncated, valid = self.step(actions)
-        if valid.all():
-            self.buffer.add(obs, actions, rewards, next_obs, terminated)
-        else:
-            self.buffer.add(obs[valid], actions[valid], rewards[valid], next_obs[valid], terminated[valid])
+        _, _, terminated, truncated, valid = self.step(actions)
         ended = (terminated | truncated) & valid
         if ended.any() and hasattr(algo, "reset_noise"):
             algo.reset_noise(ended)  # temporally correlated (OU) noise restarts with each episode
         return self.buffer if len(self.buffer) >= self.min_size else None
+
+    def _keep(self, tr: Transition) -> Transition:
+        if tr.valid.all():
+            self.buffer.add(tr.obs, tr.actions, tr.rewards, tr.next_obs, tr.terminated)
+        else:
+            v = tr.valid
+            self.buffer.add(tr.obs[v], tr.actions[v], tr.rewards[v], tr.next_obs[v], tr.terminated[v])
+        return tr
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

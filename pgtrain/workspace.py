@@ -27,17 +27,10 @@ from pgtrain.collectors import Collector, EpisodeCollector, PipelinedCollector, 
 from pgtrain.config import Config, DeviceConfig, DeviceName, to_object
 from pgtrain.envs import make_vec_env
 from pgtrain.errors import PgtrainError
+from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
 
 RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived: save, then exit with the conventional status 128 + signal."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def resolve_device(cfg: DeviceConfig) -> torch.device:
@@ -144,19 +137,20 @@ class Workspace:
         self.last_metrics_time = 0.0  # metrics are flushed to TensorBoard at most once a second
         self.steps_at_start = self.collector.env_steps
         last_ckpt_time = self.t_start
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             while self.collector.env_steps < cfg.total_steps:
-                # collect
+                # collect (the collector records each step whole; see pgtrain.interrupts)
                 batch = self.collector.collect(self.algo)
-                step = self.collector.env_steps
-                for episode in self.collector.pop_finished():
-                    self._on_episode(episode.ret, episode.length, episode.env_step)
-                # update
-                if batch is not None:
-                    metrics = self.algo.update(batch)
-                    self._check_finite(metrics, step)
-                    self.logger.accumulate(metrics)
+                with atomic():  # a signal here waits until the update is done, so a checkpoint never holds half of one
+                    step = self.collector.env_steps
+                    for episode in self.collector.pop_finished():
+                        self._on_episode(episode.ret, episode.length, episode.env_step)
+                    # update
+                    if batch is not None:
+                        metrics = self.algo.update(batch)
+                        self._check_finite(metrics, step)
+                        self.logger.accumulate(metrics)
                 # log
                 self._log_progress(step)
                 # evaluate, checkpoint
@@ -182,8 +176,8 @@ class Workspace:
             print(f"pgtrain: stopped by {ex} at env step {self.collector.env_steps:,}; resume with: pgtrain resume={self.run_dir}")
             raise SystemExit(128 + ex.signum) from None
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+            for s, old in previous.items():
+                signal.signal(s, old)
         return self._finish()
 
     def _finish(self) -> dict[str, Any]:
@@ -197,9 +191,6 @@ class Workspace:
         self.logger.close()
         self.collector.close()
         return summary
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        raise Interrupted(signum)
 
     def _on_episode(self, ret: float, length: int, step: int) -> None:
         self.episodes += 1
