@@ -54,7 +54,8 @@ class Collector:
         self.envs = envs
         self.num_envs = envs.num_envs
         self.seed = seed
-        self.obs, _ = envs.reset(seed=seed)
+        self.obs, info = envs.reset(seed=seed)
+        self.ids = info.get("env_id")  # ale-py's async mode: the envs of the batch in hand
         envs.action_space.seed(seed)
         self.prev_done = np.zeros(self.num_envs, dtype=bool)
         space = envs.single_action_space
@@ -211,7 +212,7 @@ class EpisodeCollector(Collector):
 
     def _grow(self) -> None:
         self.capacity *= 2
-        for name in ("buf_obs", "buf_act", "buf_rew"):
+        for name in self._BUFFERS:
             old = getattr(self, name)
             new = np.zeros((self.capacity, *old.shape[1:]), dtype=old.dtype)
             new[: len(old)] = old
@@ -223,7 +224,7 @@ class EpisodeCollector(Collector):
         if keep_from <= 0:
             return
         used = self.t - self.base
-        for buf in (self.buf_obs, self.buf_act, self.buf_rew):
+        for buf in (getattr(self, name) for name in self._BUFFERS):
             buf[: used - keep_from] = buf[keep_from:used]
         self.base += keep_from
 
@@ -284,6 +285,75 @@ class EpisodeCollector(Collector):
             self.finish()
         episodes, self.ready = self.ready[: self.episodes], self.ready[self.episodes :]
         return episode_batch(episodes)
+
+
+class AsyncEpisodeCollector(EpisodeCollector):
+    """Whole episodes from ale-py's async mode (``env.async_batch``, envpool's scheme).
+
+    Each vector step sends the actions of the batch in hand and returns the first ``B`` envs to finish a step, named
+    by ``info["env_id"]``, while the other envs' emulators keep running: the emulator threads never wait for the
+    policy. An env's step result comes back in a later batch than the one its action was chosen in, so the collector
+    keeps each env's observation and action until then (``sent_obs``, ``sent_act``). Buffer rows are batches and
+    ``buf_ids`` names each column's env; an episode is gathered, when it ends, from the rows where its env appears
+    since the episode began (one vectorised lookup). Envs returned without an action outstanding (their first frame
+    after the reset) or after their episode ended (the autoreset step) carry no transition. Episode returns and lengths
+    are summed here: gymnasium's episode statistics wrapper needs lockstep batches.
+    """
+
+    _BUFFERS = ("buf_obs", "buf_act", "buf_rew", "buf_ids")
+
+    def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
+        super().__init__(envs, seed, episodes)
+        batch = envs.unwrapped.batch_size
+        self.buf_rew = np.zeros((self.capacity, batch), dtype=np.float32)
+        self.buf_ids = np.zeros((self.capacity, batch), dtype=np.int32)
+        self.sent_obs: np.ndarray | None = None
+        self.sent_act: np.ndarray | None = None
+        self.outstanding = np.zeros(self.num_envs, dtype=bool)
+
+    def send(self, obs: np.ndarray, actions: np.ndarray) -> None:
+        if self.sent_obs is None:
+            self.sent_obs = np.zeros((self.num_envs, *obs.shape[1:]), dtype=obs.dtype)
+            self.sent_act = np.zeros((self.num_envs, *actions.shape[1:]), dtype=actions.dtype)
+        self.sent_obs[self.ids] = obs
+        self.sent_act[self.ids] = actions  # type: ignore[index]
+        self.outstanding[self.ids] = True
+        super().send(obs, actions)
+
+    def _record(self, result: Any) -> Transition:
+        if result is None:
+            result = self.envs.step(self._env_actions)
+        self._future, self.pending = None, None
+        next_obs, rewards, terminated, truncated, info = result
+        ids = info["env_id"]
+        valid = self.outstanding[ids] & ~self.prev_done[ids]
+        self.env_steps += int(valid.sum())
+        tr = Transition(self.sent_obs[ids], self.sent_act[ids], rewards, next_obs, terminated, truncated, valid)  # type: ignore[index]
+        self.outstanding[ids] = False
+        self.prev_done[ids] = terminated | truncated
+        self.obs, self.ids = next_obs, ids
+        return tr
+
+    def _keep(self, tr: Transition) -> Transition:
+        ids = self.ids
+        self._store(tr.obs, tr.actions, tr.rewards)
+        self.buf_ids[self.t - self.base] = ids
+        self.start[ids[~tr.valid]] = self.t + 1  # no transition: the env's episode starts at its next step
+        for k in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid):
+            first = int(self.start[ids[k]]) - self.base
+            rows, cols = np.nonzero(self.buf_ids[first : self.t + 1 - self.base] == ids[k])
+            rows += first
+            rewards = self.buf_rew[rows, cols]
+            self.ready.append((self.buf_obs[rows, cols], self.buf_act[rows, cols], rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
+            self.finished.append(Episode(float(rewards.sum()), len(rewards), self.env_steps))
+        self.t += 1
+        return tr
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """ale-py's emulator state cannot be saved, and a second reset would queue a second result for every env
+        still stepping: a resumed run keeps the fresh episodes this collector began with."""
+        self.start[:] = self.t
+        return False
 
 
 def episode_batch(episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]]) -> EpisodeBatch:
@@ -484,6 +554,8 @@ def evaluate(algo: Actor, env_cfg: Any, episodes: int, seed: int, explore: bool 
     """Returns of ``episodes`` episodes played with deterministic actions (``explore=False``), one per env copy."""
     from pgtrain.envs import make_vec_env
 
+    if getattr(env_cfg, "async_batch", 0):
+        env_cfg = replace(env_cfg, async_batch=0)  # every episode in lockstep
     envs = make_vec_env(env_cfg, episodes)
     try:
         obs, _ = envs.reset(seed=seed)

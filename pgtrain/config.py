@@ -257,9 +257,18 @@ class PongConfig(EnvConfig):
     action_set: str = "updown"  # updown: 2 actions, policy 1 = UP, 0 = DOWN (the lecture's); minimal: ALE's 6 Pong actions
     backend: str = "ale_vector"  # ale_vector: ale-py's AtariVectorEnv (C++ threads); gymnasium: ALE/Pong-v5 per env
     num_threads: int = 0  # emulator threads of backend=ale_vector (0 = one per core, at most num_envs)
+    # ale-py's async mode (backend=ale_vector, algo=reinforce): each step hands the policy the first async_batch envs
+    # to finish while the others' emulators keep running, so the emulator threads never wait for the policy (envpool's
+    # scheme). Trajectories then depend on thread timing: not bit-reproducible. 0 = every env at each step, in lockstep.
+    async_batch: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_at_least("env.async_batch", self.async_batch, 0)
+        _check(
+            not (self.async_batch and self.backend != "ale_vector"),
+            "env.async_batch needs env.backend=ale_vector (ale-py's async mode)",
+        )
         _check(self.action_set in ("updown", "minimal"), f"env.action_set={self.action_set}: choose updown or minimal")
         _check(self.backend in ("ale_vector", "gymnasium"), f"env.backend={self.backend}: choose ale_vector or gymnasium")
         _check(
@@ -320,6 +329,12 @@ class Config:
                 getattr(self.algo, "name", None) != "ddpg",
                 f"env.pipeline_groups={groups}: DDPG steps its envs one vector step at a time; use env.pipeline_groups=1",
             )
+        batch = getattr(self.env, "async_batch", 0)
+        if batch:
+            name, num_envs = getattr(self.algo, "name", None), getattr(self.algo, "num_envs", 1)
+            _check(name == "reinforce", f"env.async_batch={batch} works with algo=reinforce only (whole episodes); use env.async_batch=0")
+            _check(groups == 1, f"env.async_batch={batch} and env.pipeline_groups={groups}: choose one of the two")
+            _check(batch < num_envs, f"env.async_batch={batch} must be smaller than algo.num_envs={num_envs}")
 
 
 # Top-level settings that steer a run without changing what it learns: a resume may change them, and plots and

@@ -11,13 +11,15 @@ number of envs, the same backend and the same emulator threads (or worker proces
    excluded).
 
 The ratio training / emulator is the figure the issue's target (>= 80 %) is about; training / env is printed beside it.
-``--groups 2 1`` repeats the training phase for each ``env.pipeline_groups`` value (the first is the headline), to
-show in one run what stepping the envs in groups, each in a background thread, gains over one synchronous step.
+The raw phases always step every env in lockstep (``env.async_batch=0``), the strictest denominator. ``--variants``
+repeats the training phase once per set of overrides (the first is the headline), to show side by side in one run
+what ale-py's async mode (``env.async_batch``) and the pipelined groups (``env.pipeline_groups``) gain.
 
     python scripts/bench_pong_throughput.py                    # reinforce, 30 s raw phases, 120 s of training
     python scripts/bench_pong_throughput.py --algo a2c
     python scripts/bench_pong_throughput.py --quick            # a few seconds each: checks that it runs
-    python scripts/bench_pong_throughput.py --groups 2 1       # training with the pipelined groups, then without
+    python scripts/bench_pong_throughput.py --variants "env.async_batch=8" "env.async_batch=0 env.pipeline_groups=2" \
+        "env.async_batch=0 env.pipeline_groups=1"              # async mode, pipelined groups, lockstep
     python scripts/bench_pong_throughput.py -- algo.num_envs=16 env.num_threads=2
 """
 
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +103,7 @@ def main() -> None:
     parser.add_argument("--raw-seconds", type=float, default=30.0, help="seconds of each random-action phase")
     parser.add_argument("--train-seconds", type=float, default=120.0, help="seconds of training (several REINFORCE updates)")
     parser.add_argument("--quick", action="store_true", help="3 s raw phases and 10 s of training")
-    parser.add_argument("--groups", type=int, nargs="+", help="env.pipeline_groups values to train with, in turn")
+    parser.add_argument("--variants", nargs="+", default=[""], help="training phases: space-separated overrides each")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("overrides", nargs="*", help="pgtrain overrides after --, e.g. algo.num_envs=16")
     args = parser.parse_args()
@@ -113,22 +116,23 @@ def main() -> None:
     where = f"backend={cfg.env.backend}" + (f", vectorization={cfg.env.vectorization}" if cfg.env.backend == "gymnasium" else "")
     print(f"pgtrain algo={args.algo} env=pong: {n} envs, {where}, preprocess={cfg.env.preprocess}", flush=True)
 
-    emulator = random_steps_per_s(raw_emulator(cfg.env, n), args.raw_seconds, cfg.seed)
+    lockstep = replace(cfg.env, async_batch=0)
+    emulator = random_steps_per_s(raw_emulator(lockstep, n), args.raw_seconds, cfg.seed)
     print(f"emulator, random actions:        {emulator:10,.0f} env steps/s", flush=True)
-    env = random_steps_per_s(make_vec_env(cfg.env, n), args.raw_seconds, cfg.seed)
+    env = random_steps_per_s(make_vec_env(lockstep, n), args.raw_seconds, cfg.seed)
     print(f"pgtrain env, random actions:     {env:10,.0f} env steps/s", flush=True)
     runs = []
-    for groups in args.groups or [cfg.env.pipeline_groups]:
+    for variant in args.variants:
         with tempfile.TemporaryDirectory() as tmp:
-            summary = training_steps_per_s([*overrides, f"env.pipeline_groups={groups}"], args.train_seconds, Path(tmp))
+            summary = training_steps_per_s([*overrides, *variant.split()], args.train_seconds, Path(tmp))
         train = summary["steps_per_second"]
         print(
-            f"pgtrain training, env.pipeline_groups={groups} ({summary['env_steps']:,} steps, {summary['updates']} "
+            f"pgtrain training [{variant or 'as configured'}] ({summary['env_steps']:,} steps, {summary['updates']} "
             f"updates, {summary['wall_time_s']:.0f} s): {train:10,.0f} env steps/s   "
             f"training / emulator: {train / emulator:.1%}   training / env: {train / env:.1%}",
             flush=True,
         )
-        runs.append({"pipeline_groups": groups, "train_sps": train, "ratio_emulator": train / emulator,
+        runs.append({"variant": variant, "train_sps": train, "ratio_emulator": train / emulator,
                      "ratio_env": train / env, "summary": summary})  # fmt: skip
     if args.json:
         figures = {"algo": args.algo, "num_envs": n, "emulator_sps": emulator, "env_sps": env, **runs[0], "runs": runs}

@@ -28,6 +28,8 @@ def make_vec_env(cfg: EnvConfig, num_envs: int, render_mode: str | None = None) 
     mode = envs.metadata.get("autoreset_mode")
     if mode != AutoresetMode.NEXT_STEP:
         raise PgtrainError(f"env {cfg.id}: pgtrain's collectors need the NEXT_STEP autoreset mode, got {mode}")
+    if getattr(envs.unwrapped, "batch_size", envs.num_envs) < envs.num_envs:
+        return envs  # ale-py's async mode: batches of some envs; the collector sums the episodes (AsyncEpisodeCollector)
     return RecordEpisodeStatistics(envs, buffer_length=max(cfg.solve_window, 100))
 
 

@@ -82,42 +82,53 @@ class LectureFrames(gym.Wrapper):
 
 
 class LectureFramesVector(VectorWrapper):
-    """The same for a whole vector env in one numpy pass: ``(N, [1,] 210, 160, 3)`` RGB -> ``(N, 6400)`` int8.
+    """The same for a whole vector env in one numpy pass: ``(B, [1,] 210, 160, 3)`` RGB -> ``(B, 6400)`` int8.
 
     NEXT_STEP autoreset: the step after an episode's end returns the new episode's first frame, so its difference is
-    zeros and it becomes the new ``prev``; the step that ends an episode keeps its true final difference.
+    zeros and it becomes the new ``prev``; the step that ends an episode keeps its true final difference. In ale-py's
+    async mode (``env.async_batch``) each step returns a batch of ``B`` of the envs, named by ``info["env_id"]``; the
+    per-env state is indexed by those ids, and an env's first frame after the reset is its episode's start too.
     """
 
     def __init__(self, env: VectorEnv) -> None:
         super().__init__(env)
         if env.metadata.get("autoreset_mode") != AutoresetMode.NEXT_STEP:
             raise PgtrainError("the lecture preprocessing needs a NEXT_STEP-autoreset vector env")
+        self.batch_size = getattr(env, "batch_size", self.num_envs)
         self.single_observation_space = lecture_space()
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.batch_size)
         self.prev = np.zeros((self.num_envs, FRAME_SIZE), dtype=np.int8)
-        self.last = np.zeros((self.num_envs, FRAME_SIZE), dtype=np.int8)
-        self.autoreset = np.zeros(self.num_envs, dtype=bool)
+        self.last = np.zeros((self.batch_size, FRAME_SIZE), dtype=np.int8)
+        self.fresh = np.zeros(self.num_envs, dtype=bool)  # the env's next frame starts an episode: difference 0
 
-    def _frames(self, obs: np.ndarray) -> np.ndarray:
-        return lecture_frame(obs.reshape(self.num_envs, *obs.shape[-3:]))
+    def _ids(self, info: dict[str, Any]) -> np.ndarray | slice:
+        return info["env_id"] if self.batch_size < self.num_envs else slice(None)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         mask = np.ones(self.num_envs, dtype=bool) if not options or "reset_mask" not in options else options["reset_mask"]
-        self.prev[mask] = self._frames(obs)[mask]
-        self.last[mask] = 0
-        self.autoreset[mask] = False
-        return self.last.copy(), info
+        self.fresh[mask] = True  # async: the envs not in this first batch come back later with their first frame
+        last = self.last
+        diff = self._diff(obs, info)
+        if not mask.all():  # a partial reset (lockstep mode): the other envs report their last difference again
+            diff[~mask] = last[~mask]
+        return diff, info
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         obs, rewards, terminated, truncated, info = self.env.step(actions)
-        cur = self._frames(obs)
-        diff = cur - self.prev
-        diff[self.autoreset] = 0
-        self.prev = cur
-        self.last = diff
-        self.autoreset = terminated | truncated
+        diff = self._diff(obs, info)
+        self.fresh[self._ids(info)] = terminated | truncated
         return diff, rewards, terminated, truncated, info
+
+    def _diff(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        ids = self._ids(info)
+        cur = lecture_frame(obs.reshape(len(obs), *obs.shape[-3:]))
+        diff = cur - self.prev[ids]
+        diff[self.fresh[ids]] = 0
+        self.prev[ids] = cur
+        self.fresh[ids] = False
+        self.last = diff
+        return diff
 
 
 class TwoActions(gym.ActionWrapper):
@@ -137,7 +148,7 @@ class TwoActionsVector(VectorWrapper):
     def __init__(self, env: VectorEnv) -> None:
         super().__init__(env)
         self.single_action_space = gym.spaces.Discrete(2)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, getattr(env, "batch_size", self.num_envs))
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         return self.env.step(UPDOWN[np.asarray(actions, dtype=np.int64)])
@@ -162,6 +173,7 @@ def _ale_vec_env(cfg: PongConfig, num_envs: int) -> VectorEnv:
     max_frames = MAX_FRAMES if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.frameskip
     common: dict[str, Any] = {
         "num_threads": threads,
+        "batch_size": cfg.async_batch if cfg.async_batch < num_envs else 0,  # 0: all envs at every step
         "frameskip": cfg.frameskip,
         "repeat_action_probability": cfg.repeat_action_probability,
         "max_num_frames_per_episode": max_frames,

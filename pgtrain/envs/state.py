@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium.vector import SyncVectorEnv, VectorEnv
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 # Attributes of classic-control envs (and of CartPole's vector env) that change while an episode runs.
 _DYNAMIC_ATTRS = ("state", "steps", "prev_done", "steps_beyond_terminated", "last_u")
@@ -24,6 +25,8 @@ _STATS_ATTRS = ("episode_returns", "episode_lengths", "prev_dones", "episode_cou
 
 def env_state(envs: VectorEnv) -> dict[str, Any] | None:
     """The state of ``envs`` (a RecordEpisodeStatistics-wrapped vector env), or None when it cannot be captured."""
+    if not isinstance(envs, RecordEpisodeStatistics):
+        return None  # ale-py's async mode (Pong): no episode statistics wrapper, no state to save either
     inner = envs.env
     state: dict[str, Any] = {
         "stats": {name: to_saved(getattr(envs, name)) for name in _STATS_ATTRS},
