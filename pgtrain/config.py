@@ -259,7 +259,8 @@ class PongConfig(EnvConfig):
     num_threads: int = 0  # emulator threads of backend=ale_vector (0 = one per core, at most num_envs)
     # ale-py's async mode (backend=ale_vector, algo=reinforce): each step hands the policy the first async_batch envs
     # to finish while the others' emulators keep running, so the emulator threads never wait for the policy (envpool's
-    # scheme). Trajectories then depend on thread timing: not bit-reproducible. 0 = every env at each step, in lockstep.
+    # scheme). Trajectories then depend on thread timing: not bit-reproducible. 0 (or >= num_envs) = every env at each
+    # step, in lockstep.
     async_batch: int = 0
 
     def __post_init__(self) -> None:
@@ -331,10 +332,9 @@ class Config:
             )
         batch = getattr(self.env, "async_batch", 0)
         if batch:
-            name, num_envs = getattr(self.algo, "name", None), getattr(self.algo, "num_envs", 1)
+            name = getattr(self.algo, "name", None)
             _check(name == "reinforce", f"env.async_batch={batch} works with algo=reinforce only (whole episodes); use env.async_batch=0")
             _check(groups == 1, f"env.async_batch={batch} and env.pipeline_groups={groups}: choose one of the two")
-            _check(batch < num_envs, f"env.async_batch={batch} must be smaller than algo.num_envs={num_envs}")
 
 
 # Top-level settings that steer a run without changing what it learns: a resume may change them, and plots and

@@ -76,7 +76,7 @@ def make_collector(kind: str, env_groups: list[Any], cfg: Config) -> Collector |
         return ReplayCollector(env_groups[0], cfg.seed, cfg.algo)
     if kind not in ("episodes", "rollout"):
         raise PgtrainError(f"unknown collector kind {kind!r}")
-    if kind == "episodes" and getattr(cfg.env, "async_batch", 0):
+    if kind == "episodes" and 0 < getattr(cfg.env, "async_batch", 0) < cfg.algo.num_envs:
         return AsyncEpisodeCollector(env_groups[0], cfg.seed, cfg.algo.episodes_per_update)
     executor = ThreadPoolExecutor(len(env_groups), thread_name_prefix="pgtrain-envs") if len(env_groups) > 1 else None
     groups: list[Any] = []

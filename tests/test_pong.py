@@ -151,6 +151,73 @@ def test_both_backends_give_the_same_observations() -> None:
     assert set(np.unique(obs_a)) == {-1, 0, 1} and (rew_a != 0).any()  # the ball moved, points were scored
 
 
+def _per_env_runs(envs: Any, n: int, steps: int) -> list[list[tuple[np.ndarray, float]]]:
+    """Drive each env with its own action sequence ((env + k) % 3 != 0 at its k-th step), in whatever order the
+    vector env returns the envs; each env's (observation, reward) sequence."""
+    obs, info = envs.reset(seed=0)
+    ids = info["env_id"]
+    seqs: list[list[tuple[np.ndarray, float]]] = [[] for _ in range(n)]
+    done = np.zeros(n, dtype=int)
+    for i, e in enumerate(ids):
+        seqs[e].append((obs[i], 0.0))
+    while min(len(s) for s in seqs) < steps:
+        actions = np.array([int((e + done[e]) % 3 != 0) for e in ids])
+        done[ids] += 1
+        obs, rewards, *_, info = envs.step(actions)
+        ids = info["env_id"]
+        for i, e in enumerate(ids):
+            seqs[e].append((obs[i], float(rewards[i])))
+    return [s[:steps] for s in seqs]
+
+
+def test_async_batches_give_each_env_the_lockstep_frames() -> None:
+    """ale-py's async mode (env.async_batch): batches of whichever envs finish first, named by info["env_id"]; each
+    env's difference frames and rewards equal the lockstep env's under the same per-env actions."""
+    runs = []
+    for batch in (0, 2):
+        envs = make_vec_env(pong_cfg(async_batch=batch), 4)
+        runs.append(_per_env_runs(envs, 4, 120))
+        envs.close()
+    lockstep, batched = runs
+    for a, b in zip(lockstep, batched, strict=True):
+        assert all(np.array_equal(x[0], y[0]) and x[1] == y[1] for x, y in zip(a, b, strict=True))
+    assert any(np.count_nonzero(o) for o, _ in batched[0][1:]) and not batched[0][0][0].any()
+
+
+def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
+    """AsyncEpisodeCollector: each episode's observations, actions and rewards are one env's, in order: replayed from
+    a fresh reset in a single lockstep env (Pong without sticky actions starts every game the same), they come back
+    frame for frame."""
+    from pgtrain.collectors import AsyncEpisodeCollector
+
+    cfg = pong_cfg(async_batch=2, max_episode_steps=40)
+    collector = AsyncEpisodeCollector(make_vec_env(cfg, 4), seed=0, episodes=6)
+
+    class Random:
+        rng = np.random.default_rng(1)
+
+        def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+            return self.rng.integers(0, 2, size=len(obs))
+
+    batch = collector.collect(Random())
+    assert batch.lengths.tolist() == [40] * 6 and not batch.terminated.any()  # truncated by the 40-step limit
+    assert collector.env_steps >= 240 and [e.length for e in collector.pop_finished()][:6] == [40] * 6
+    single = make_vec_env(pong_cfg(max_episode_steps=40), 1)
+    for k in range(6):
+        rows = slice(40 * k, 40 * (k + 1))
+        obs, _ = single.reset(seed=0)
+        replay_obs, replay_rew = [obs[0]], []
+        for a in batch.actions[rows]:
+            obs, r, *_ = single.step(np.array([a]))
+            replay_obs.append(obs[0])
+            replay_rew.append(r[0])
+        assert np.array_equal(np.array(replay_obs[:40]), batch.obs[rows])
+        assert np.array_equal(np.array(replay_rew, dtype=np.float32), batch.rewards[rows])
+        assert np.array_equal(replay_obs[40], batch.final_obs[k])
+    collector.close()
+    single.close()
+
+
 def test_stack_preprocessing_gives_cnn_frames() -> None:
     envs = make_vec_env(pong_cfg(preprocess="stack", frame_stack=4, action_set="minimal"), 2)
     obs, _ = envs.reset(seed=0)
@@ -217,11 +284,12 @@ def test_integer_observations_reach_a_dense_torso_as_floats() -> None:
     assert not any(type(m).__name__ == "ToFloat" for m in wide.modules())
 
 
-def test_short_reinforce_pong_run_writes_the_run_directory(cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("envs", [("algo.num_envs=2",), ("algo.num_envs=4", "env.async_batch=2")], ids=["lockstep", "async"])
+def test_short_reinforce_pong_run_writes_the_run_directory(cli, tmp_path: Path, envs: tuple[str, ...]) -> None:
     """The tuned lecture settings end to end; short games (env.max_episode_steps) so that several finish."""
     run = tmp_path / "run"
     res = cli(
-        "algo=reinforce", "env=pong", "total_steps=2000", "env.max_episode_steps=150", "algo.num_envs=2",
+        "algo=reinforce", "env=pong", "total_steps=2000", "env.max_episode_steps=150", *envs,
         "algo.episodes_per_update=2", f"hydra.run.dir={run}", "progress=false",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
