@@ -259,17 +259,13 @@ class PongConfig(EnvConfig):
     num_threads: int = 0  # emulator threads of backend=ale_vector (0 = one per core, at most num_envs)
     # ale-py's async mode (backend=ale_vector, algo=reinforce): each step hands the policy the first async_batch envs
     # to finish while the others' emulators keep running, so the emulator threads never wait for the policy (envpool's
-    # scheme). Trajectories then depend on thread timing: not bit-reproducible. 0 (or >= num_envs) = every env at each
-    # step, in lockstep.
+    # scheme). Trajectories then depend on thread timing: not bit-reproducible. 0 (or >= num_envs, or
+    # backend=gymnasium) = every env at each step, in lockstep; see async_batch_of().
     async_batch: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_at_least("env.async_batch", self.async_batch, 0)
-        _check(
-            not (self.async_batch and self.backend != "ale_vector"),
-            "env.async_batch needs env.backend=ale_vector (ale-py's async mode)",
-        )
         _check(self.action_set in ("updown", "minimal"), f"env.action_set={self.action_set}: choose updown or minimal")
         _check(self.backend in ("ale_vector", "gymnasium"), f"env.backend={self.backend}: choose ale_vector or gymnasium")
         _check(
@@ -284,6 +280,12 @@ class PongConfig(EnvConfig):
         )
         _check(self.preprocess in ("lecture", "stack"), f"env.preprocess={self.preprocess}: choose lecture or stack")
         _check_at_least("env.frame_stack", self.frame_stack, 1)
+
+
+def async_batch_of(env: EnvConfig, num_envs: int) -> int:
+    """The batch of ale-py's async mode that ``num_envs`` envs of ``env`` run with; 0 = lockstep."""
+    batch = getattr(env, "async_batch", 0)
+    return batch if 0 < batch < num_envs and getattr(env, "backend", None) == "ale_vector" else 0
 
 
 # ----------------------------------------------------------------------------------------------------------------------

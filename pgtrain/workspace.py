@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from pgtrain import checkpoint
 from pgtrain.algos import algo_class, check_action_type
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector, evaluate
-from pgtrain.config import Config, DeviceConfig, DeviceName, to_object
+from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, to_object
 from pgtrain.envs import make_vec_env
 from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
@@ -76,7 +76,7 @@ def make_collector(kind: str, env_groups: list[Any], cfg: Config) -> Collector |
         return ReplayCollector(env_groups[0], cfg.seed, cfg.algo)
     if kind not in ("episodes", "rollout"):
         raise PgtrainError(f"unknown collector kind {kind!r}")
-    if kind == "episodes" and 0 < getattr(cfg.env, "async_batch", 0) < cfg.algo.num_envs:
+    if kind == "episodes" and async_batch_of(cfg.env, cfg.algo.num_envs):
         return AsyncEpisodeCollector(env_groups[0], cfg.seed, cfg.algo.episodes_per_update)
     executor = ThreadPoolExecutor(len(env_groups), thread_name_prefix="pgtrain-envs") if len(env_groups) > 1 else None
     groups: list[Any] = []

@@ -365,3 +365,24 @@ def test_curve_wall_time_drops_the_pause_of_a_stop_and_resume() -> None:
     spec.loader.exec_module(module)
     wall = np.array([0.0, 2.0, 3.5, 603.5, 605.0])
     np.testing.assert_allclose(module.without_pauses(wall, 120.0), [0.0, 2.0, 3.5, 3.5, 5.0])
+
+
+def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> None:
+    """scripts/bench_pong_throughput.py end to end, tiny: raw phases, then two training variants side by side."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench.json"
+    res = subprocess.run(
+        [sys.executable, "scripts/bench_pong_throughput.py", "--raw-seconds", "1", "--train-seconds", "3", "--json", str(out),
+         "--variants", "", "env.async_batch=0", "--", "algo.num_envs=4", "env.async_batch=2"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    figures = json.loads(out.read_text())
+    assert figures["num_envs"] == 4 and figures["emulator_sps"] > 0 and figures["env_sps"] > 0
+    assert [r["variant"] for r in figures["runs"]] == ["", "env.async_batch=0"]
+    for run in figures["runs"]:
+        assert run["train_sps"] > 0 and run["summary"]["env_steps"] > 0
+        assert run["ratio_emulator"] == pytest.approx(run["train_sps"] / figures["emulator_sps"])

@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 
-from pgtrain.config import PongConfig
+from pgtrain.config import PongConfig, async_batch_of
 from pgtrain.errors import PgtrainError
 
 # The lecture's preprocessing (Karpathy's pg-pong.py ``prepro``): crop rows 35..194 (the playing field, without the
@@ -173,7 +173,7 @@ def _ale_vec_env(cfg: PongConfig, num_envs: int) -> VectorEnv:
     max_frames = MAX_FRAMES if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.frameskip
     common: dict[str, Any] = {
         "num_threads": threads,
-        "batch_size": cfg.async_batch if cfg.async_batch < num_envs else 0,  # 0: all envs at every step
+        "batch_size": async_batch_of(cfg, num_envs),  # 0: all envs at every step
         "frameskip": cfg.frameskip,
         "repeat_action_probability": cfg.repeat_action_probability,
         "max_num_frames_per_episode": max_frames,
