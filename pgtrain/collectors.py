@@ -73,11 +73,12 @@ class Collector:
     def send(self, obs: np.ndarray, actions: np.ndarray) -> None:
         """Start the vector step that takes ``actions`` in ``obs``."""
         env_actions = actions if self.bounds is None else np.clip(actions, *self.bounds)
-        self.pending = (obs, actions)
-        if self.executor is not None:
-            self._future = self.executor.submit(self.envs.step, env_actions)
-        else:
-            self._env_actions = env_actions
+        with atomic():  # a step started is always one that receive() or drain() will finish
+            if self.executor is not None:
+                self._future = self.executor.submit(self.envs.step, env_actions)
+            else:
+                self._env_actions = env_actions
+            self.pending = (obs, actions)
 
     def receive(self) -> Transition:
         """Finish the step :meth:`send` started; advances ``self.obs``. ``valid`` is False for the envs whose step
@@ -315,10 +316,11 @@ class AsyncEpisodeCollector(EpisodeCollector):
         if self.sent_obs is None:
             self.sent_obs = np.zeros((self.num_envs, *obs.shape[1:]), dtype=obs.dtype)
             self.sent_act = np.zeros((self.num_envs, *actions.shape[1:]), dtype=actions.dtype)
-        self.sent_obs[self.ids] = obs
-        self.sent_act[self.ids] = actions  # type: ignore[index]
-        self.outstanding[self.ids] = True
-        super().send(obs, actions)
+        with atomic():
+            self.sent_obs[self.ids] = obs
+            self.sent_act[self.ids] = actions  # type: ignore[index]
+            self.outstanding[self.ids] = True
+            super().send(obs, actions)
 
     def _record(self, result: Any) -> Transition:
         if result is None:
