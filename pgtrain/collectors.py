@@ -361,7 +361,7 @@ class AsyncEpisodeCollector(EpisodeCollector):
 def episode_batch(episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]]) -> EpisodeBatch:
     """Lay whole episodes ``(obs, actions, rewards, terminated, final_obs)`` end to end."""
     return EpisodeBatch(
-            obs=np.concatenate([e[0] for e in episodes]),
+        obs=np.concatenate([e[0] for e in episodes]),
         actions=np.concatenate([e[1] for e in episodes]),
         rewards=np.concatenate([e[2] for e in episodes]),
         lengths=np.array([len(e[2]) for e in episodes]),

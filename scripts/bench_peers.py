@@ -12,7 +12,7 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 | cartpole-a2c | ``pgtrain algo=a2c env=cartpole`` | Stable-Baselines3 A2C, RL Zoo's CartPole-v1 settings |
 | cartpole-reinforce | ``pgtrain algo=reinforce env=cartpole`` | Tianshou ``Reinforce``, the settings of its test_pg.py |
 | pendulum-ddpg | ``pgtrain algo=ddpg env=pendulum`` | Stable-Baselines3 DDPG, RL Zoo's Pendulum-v1 settings |
-| pong-a2c | ``pgtrain algo=a2c env=pong env.preprocess=stack`` (the Nature CNN, as the peer) | Stable-Baselines3 A2C, CNN, RL Zoo's Atari settings |
+| pong-a2c | ``pgtrain algo=a2c env=pong env.preprocess=stack`` (Nature CNN, as the peer) | Stable-Baselines3 A2C, CNN, RL Zoo's Atari |
 
 pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true``, the step cap as
 ``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. Pong is a fixed

@@ -43,8 +43,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("pong_curve.png"))
     parser.add_argument("--window", type=int, default=100, help="games in the running mean (default 100)")
     parser.add_argument("--target", type=float, action="append", default=[], help="extra score lines (repeatable)")
-    parser.add_argument("--pause-s", type=float, default=120.0,
-                        help="gaps longer than this between games (a stop and a resume) are cut from the wall-time axis")
+    parser.add_argument(
+        "--pause-s",
+        type=float,
+        default=120.0,
+        help="gaps longer than this between games (a stop and a resume) are cut from the wall-time axis",
+    )
     parser.add_argument("--title", default="Pong: running score (mean of the last 100 games)")
     args = parser.parse_args()
 
