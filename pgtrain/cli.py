@@ -14,7 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pgtrain import checkpoint
@@ -22,8 +22,32 @@ from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_c
 from pgtrain.errors import PgtrainError
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+NOT_CHOSEN = ("hydra", "tuned")  # configs/ folders that are not groups a user picks from (tuned files load by themselves)
+
+
+def groups_help() -> str:
+    """``  algo:   reinforce | a2c | ...`` for each config group, from the files in configs/ (the default first): what
+    ``pgtrain --help`` lists, so a new algorithm or env appears there as soon as its YAML exists."""
+    import yaml
+
+    root = Path(CONFIG_DIR)
+    chosen: dict[str, str] = {}
+    for entry in yaml.safe_load((root / "config.yaml").read_text())["defaults"]:
+        if isinstance(entry, dict):
+            chosen.update({str(k): str(v) for k, v in entry.items()})
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in NOT_CHOSEN and any(p.glob("*.yaml")))
+    groups = [g for g in chosen if g in found] + [g for g in found if g not in chosen]  # config.yaml's order first
+    width = max(map(len, groups)) + 1
+    lines = []
+    for group in groups:
+        options = sorted(p.stem for p in (root / group).glob("*.yaml"))
+        options.sort(key=lambda o: o != chosen.get(group))
+        lines.append(f"  {group + ':':<{width}} {' | '.join(options)}")
+    return "\n".join(lines)
+
 
 register_configs()
+OmegaConf.register_new_resolver("pgtrain_groups", groups_help, replace=True)
 
 
 class RunGuard(Callback):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pgtrain import checkpoint
+from pgtrain.cli import CONFIG_DIR
 from tests.conftest import read_summary
 
 SUMMARY_KEYS = {"algo", "env", "seed", "env_steps", "episodes", "wall_time_s", "steps_per_second", "final_return"}
@@ -114,6 +116,28 @@ def test_help_lists_groups_and_options(cli):
     assert res.returncode == 0
     for word in ("algo:", "env:", "device:", "reinforce", "cartpole", "pendulum", "episodes_per_update", "total_steps"):
         assert word in res.stdout
+    listed = dict(re.findall(r"^  (\w+): +(.+)$", res.stdout, re.M))
+    configs = Path(CONFIG_DIR)
+    for group in ("algo", "env", "device"):  # every option of every group, ac_online included
+        assert set(listed[group].split(" | ")) == {p.stem for p in (configs / group).glob("*.yaml")}
+    assert listed["algo"].startswith("reinforce |") and listed["env"].startswith("cartpole |")  # the defaults first
+
+
+def test_help_lists_options_from_the_config_directory(tmp_path, monkeypatch):
+    """A new algorithm or env appears in --help as soon as its YAML exists: nothing to edit in a template."""
+    import shutil
+
+    from pgtrain import cli as cli_module
+
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, configs)
+    (configs / "algo" / "zzz.yaml").write_text("name: zzz\n")
+    (configs / "newgroup").mkdir()
+    (configs / "newgroup" / "one.yaml").write_text("x: 1\n")
+    monkeypatch.setattr(cli_module, "CONFIG_DIR", str(configs))
+    text = cli_module.groups_help()
+    assert "  algo:     reinforce | a2c | ac_online | ddpg | zzz" in text.splitlines()
+    assert text.splitlines()[-1] == "  newgroup: one" and "tuned" not in text and "hydra" not in text
 
 
 def test_multirun_goes_under_runs_multirun(cli, tmp_path):

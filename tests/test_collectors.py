@@ -10,7 +10,7 @@ from pgtrain.collectors import EpisodeCollector, PipelinedCollector, RolloutColl
 from pgtrain.config import EnvConfig
 from pgtrain.envs import make_vec_env
 
-CARTPOLE = EnvConfig(name="cartpole", id="CartPole-v1", action_type="discrete", vectorization="vector_entry_point")
+CARTPOLE = EnvConfig(name="cartpole", id="CartPole-v1", action_type="discrete", vectorization="vector_entry_point", solve_window=100)
 PER_GROUP = 3
 
 

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from pgtrain.algos import ALGOS, check_action_type
+from pgtrain.algos import ALGOS, algo_class, check_action_type
 from pgtrain.cli import CONFIG_DIR
 from pgtrain.config import ALGO_SCHEMAS, Config, to_object
 from pgtrain.errors import PgtrainError
@@ -42,8 +42,8 @@ def test_default_is_reinforce_on_cartpole():
 @pytest.mark.parametrize("device", DEVICE_NAMES)
 def test_every_algo_env_device_composes(algo, env, device):
     cfg = to_object(_compose(f"algo={algo}", f"env={env}", f"device={device}"))
-    name = OmegaConf.load(CONFIGS / "algo" / f"{algo}.yaml").name
-    assert cfg.algo.name == name and name in ALGOS
+    name = cfg.algo.name
+    assert name in ALGOS and algo_class(name).name == name
     assert isinstance(cfg.algo, ALGO_SCHEMAS[name])
     assert cfg.env.name == env
     supported = cfg.env.action_type.value in ALGOS[name].action_types
@@ -57,8 +57,8 @@ def test_every_algo_env_device_composes(algo, env, device):
 @pytest.mark.parametrize("algo", ALGO_NAMES)
 def test_every_algo_option_can_be_overridden(algo):
     """Each schema field is reachable from the command line with a value of its own type."""
-    name = OmegaConf.load(CONFIGS / "algo" / f"{algo}.yaml").name
     base = _compose(f"algo={algo}")
+    name = base.algo.name
     for field in dataclasses.fields(ALGO_SCHEMAS[name]):
         value = OmegaConf.to_container(base.algo, enum_to_str=True)[field.name]
         text = "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else ("null" if value is None else str(value))

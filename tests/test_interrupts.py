@@ -13,7 +13,7 @@ from pgtrain.config import EnvConfig
 from pgtrain.envs import make_vec_env
 from pgtrain.interrupts import Interrupted, atomic, handler
 
-CARTPOLE = EnvConfig(name="cartpole", id="CartPole-v1", action_type="discrete", vectorization="vector_entry_point")
+CARTPOLE = EnvConfig(name="cartpole", id="CartPole-v1", action_type="discrete", vectorization="vector_entry_point", solve_window=100)
 
 
 @pytest.fixture

@@ -128,7 +128,7 @@ def test_two_actions_map_to_up_and_down() -> None:
 
 
 def pong_cfg(**kw: Any) -> PongConfig:
-    return PongConfig(name="pong", id="ALE/Pong-v5", action_type="discrete", **kw)
+    return PongConfig(**{"name": "pong", "id": "ALE/Pong-v5", "action_type": "discrete", "solve_window": 100, **kw})
 
 
 def test_both_backends_give_the_same_observations() -> None:

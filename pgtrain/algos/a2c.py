@@ -60,7 +60,6 @@ from pgtrain.returns import gae, td_targets
 
 class A2C(Algorithm):
     name = "a2c"
-    action_types = frozenset({"discrete", "continuous"})
     collector = "rollout"
     state_attrs = ("policy", "value", "opt")
 

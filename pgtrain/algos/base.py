@@ -13,12 +13,12 @@ from torch import nn
 class Algorithm:
     """An algorithm chooses actions and learns from a batch; it never touches envs, loggers or files.
 
-    Subclasses set ``name``, the ``action_types`` they can drive, the ``collector`` kind that feeds them
-    (episodes | rollout | replay), and list the attributes holding networks and optimisers in ``state_attrs``.
+    Subclasses set ``name``, the ``collector`` kind that feeds them (episodes | rollout | replay), and list the
+    attributes holding networks and optimisers in ``state_attrs``; the action types each can drive are in the registry
+    (pgtrain/algos/__init__.py), where a command is checked without importing torch.
     """
 
     name: ClassVar[str]
-    action_types: ClassVar[frozenset[str]]
     collector: ClassVar[str]
     state_attrs: ClassVar[tuple[str, ...]]
 

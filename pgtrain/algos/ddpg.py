@@ -44,7 +44,6 @@ def polyak_update(target: nn.Module | list[torch.Tensor], source: nn.Module | li
 
 class DDPG(Algorithm):
     name = "ddpg"
-    action_types = frozenset({"continuous"})
     collector = "replay"
     state_attrs = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
 

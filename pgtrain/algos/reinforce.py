@@ -38,7 +38,6 @@ from pgtrain.returns import episode_returns
 
 class Reinforce(Algorithm):
     name = "reinforce"
-    action_types = frozenset({"discrete", "continuous"})
     collector = "episodes"
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: ReinforceConfig, device: torch.device) -> None:
