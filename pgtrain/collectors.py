@@ -45,6 +45,7 @@ class Episode:
     ret: float
     length: int
     env_step: int  # the env-step counter when it ended
+    warmup: bool = False  # it took some of DDPG's uniformly random actions (before learning_starts): not the actor's
 
 
 class Collector:
@@ -423,10 +424,13 @@ class ReplayCollector(Collector):
         self.save_buffer = cfg.save_buffer
         obs_space, act_space = envs.single_observation_space, envs.single_action_space
         self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, act_space.shape, obs_space.dtype, np.float32)
+        self.random_step = False  # the step in flight takes uniformly random actions
+        self.warmup = np.zeros(self.num_envs, dtype=bool)  # env i's running episode has taken random actions
 
     def collect(self, algo: Actor) -> Any:
         obs = self.obs
-        if self.env_steps < self.learning_starts:
+        self.random_step = self.env_steps < self.learning_starts
+        if self.random_step:
             actions = self.envs.action_space.sample().astype(np.float32)
         else:
             actions = algo.act(obs, explore=True)
@@ -442,10 +446,18 @@ class ReplayCollector(Collector):
         else:
             v = tr.valid
             self.buffer.add(tr.obs[v], tr.actions[v], tr.rewards[v], tr.next_obs[v], tr.terminated[v])
+        # mark the episodes that took random warm-up actions (_record just appended those ending here, in env order)
+        self.warmup |= tr.valid & self.random_step
+        ended = np.flatnonzero((tr.terminated | tr.truncated) & tr.valid)
+        for episode, i in zip(self.finished[len(self.finished) - len(ended) :], ended, strict=True):
+            episode.warmup = bool(self.warmup[i])
+        self.warmup[ended] = False
         return tr
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
+        if state:  # the running episodes continue on resume: so do their warm-up marks
+            state["warmup"] = to_saved(self.warmup)
         if self.save_buffer:
             state["replay_buffer"] = self.buffer.state_dict()
         return state
@@ -453,7 +465,12 @@ class ReplayCollector(Collector):
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         if "replay_buffer" in state:
             self.buffer.load_state_dict(state["replay_buffer"])
-        return super().load_state_dict(state)
+        continued = super().load_state_dict(state)
+        if continued and "warmup" in state:
+            self.warmup = from_saved(state["warmup"])
+        elif continued:  # a checkpoint without the marks (an older pgtrain): marked while the warm-up still runs
+            self.warmup[:] = self.env_steps < self.learning_starts
+        return continued
 
 
 class PipelinedCollector:

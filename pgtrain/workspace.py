@@ -30,7 +30,7 @@ from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
 
-RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes
+RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes (DDPG: after warm-up)
 
 
 def resolve_device(cfg: DeviceConfig) -> torch.device:
@@ -147,7 +147,7 @@ class Workspace:
                 with atomic():  # a signal here waits until the update is done, so a checkpoint never holds half of one
                     step = self.collector.env_steps
                     for episode in self.collector.pop_finished():
-                        self._on_episode(episode.ret, episode.length, episode.env_step)
+                        self._on_episode(episode.ret, episode.length, episode.env_step, episode.warmup)
                     # update
                     if batch is not None:
                         metrics = self.algo.update(batch)
@@ -194,11 +194,13 @@ class Workspace:
         self.collector.close()
         return summary
 
-    def _on_episode(self, ret: float, length: int, step: int) -> None:
+    def _on_episode(self, ret: float, length: int, step: int, warmup: bool = False) -> None:
         self.episodes += 1
-        self.returns.append(ret)
         self.logger.scalar("train/episodic_return", ret, step)
         self.logger.scalar("train/episodic_length", length, step)
+        if warmup:  # DDPG's random warm-up actions played (part of) it: final_return and the solve window skip it
+            return
+        self.returns.append(ret)
         window = self.cfg.env.solve_window
         threshold = self.cfg.env.solve_threshold
         if self.solved is None and threshold is not None and len(self.returns) >= window:

@@ -100,6 +100,18 @@ def test_collector_stores_true_final_obs_and_only_terminated_as_done(terminates)
     np.testing.assert_array_equal(buf.terminated[:7], done)
 
 
+def test_collector_marks_the_episodes_that_took_random_warmup_actions():
+    """3-step episodes, learning_starts=4: the first two episodes take random actions (the second's first step comes at
+    env step 3), the third is the actor's alone."""
+    cfg = DDPGConfig(learning_starts=4, batch_size=1, buffer_size=100)
+    collector = ReplayCollector(counting_envs(True), seed=0, cfg=cfg)
+    algo = make_ddpg(CountingEnv.observation_space, CountingEnv.action_space)
+    for _ in range(11):  # three episodes and their autoreset steps
+        collector.collect(algo)
+    episodes = collector.pop_finished()
+    assert [(e.env_step, e.warmup) for e in episodes] == [(3, True), (6, True), (9, False)]
+
+
 def test_critic_target_zeroes_the_bootstrap_only_when_terminated():
     algo = make_ddpg(CountingEnv.observation_space, CountingEnv.action_space, gamma=0.9)
     y = {}
@@ -250,6 +262,27 @@ def test_default_two_envs_smoke_run_logs_losses_and_evaluations(cli, tmp_path: P
     assert summary["final_eval_return"] is not None
     for tag in ("loss/critic", "loss/actor", "critic/q_mean", "eval/mean_return"):
         assert len(load_curve(run, tag).values) >= 1, tag
+
+
+def test_final_return_leaves_out_the_random_warmup_episodes(cli, tmp_path: Path):
+    """Two envs, 200-step episodes, learning_starts=1000: the episodes ending at env steps 400, 800 and 1200 (that one
+    began at 800) took random actions; final_return is the mean of the four after them, the logged curve has all ten."""
+    run = tmp_path / "run"
+    res = cli("algo=ddpg", "env=pendulum", "total_steps=2000", "eval_interval=0", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    curve = load_curve(run)
+    assert summary["episodes"] == 10 and list(curve.steps) == [400, 400, 800, 800, 1200, 1200, 1600, 1600, 2000, 2000]
+    assert summary["final_return"] == pytest.approx(curve.values[6:].mean(), rel=1e-6)
+    assert summary["final_return"] != pytest.approx(curve.values.mean(), rel=1e-3)
+
+
+def test_final_return_is_null_when_only_warmup_episodes_finished(cli, tmp_path: Path):
+    run = tmp_path / "run"
+    res = cli("algo=ddpg", "env=pendulum", "total_steps=1200", "algo.gradient_steps=0", "eval_interval=0", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    assert summary["episodes"] == 6 and summary["final_return"] is None
 
 
 @pytest.mark.parametrize("env", ["cartpole", "pong"])
