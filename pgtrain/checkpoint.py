@@ -12,16 +12,19 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import pgtrain
 from pgtrain.errors import PgtrainError
+
+# torch is imported inside save() and load(): the run-directory checks below serve refused commands, which never
+# wait for torch's import (see pgtrain.cli)
 
 FORMAT_VERSION = 1
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
     """Atomically write ``state`` (plus format and pgtrain versions) to ``path``."""
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, "pgtrain_version": pgtrain.__version__, **state}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -34,6 +37,8 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 def load(path: Path) -> dict[str, Any]:
     """Read a checkpoint safely; any problem is a one-line PgtrainError."""
+    import torch
+
     if not path.is_file():
         raise PgtrainError(f"checkpoint {path} does not exist")
     try:
@@ -70,3 +75,19 @@ def check_belongs(state: dict[str, Any], run_dir: Path, path: Path) -> None:
         raise PgtrainError(
             f"checkpoint {path} was written by algo={got[0]} env={got[1]}, but {run_dir} is an algo={want[0]} env={want[1]} run"
         )
+
+
+def record_resume(run_dir: Path, cfg: Any, overrides: list[str], env_steps: int) -> Path:
+    """Write the config a resumed process runs with to ``.hydra/resume_<k>.yaml`` (k = 1, 2, ... in order), beside
+    ``.hydra/config.yaml``, which keeps the config the run started with; the highest k is the config now in force."""
+    from omegaconf import OmegaConf
+
+    hydra_dir = run_dir / ".hydra"
+    k = 1 + max((int(p.stem.split("_")[1]) for p in hydra_dir.glob("resume_*.yaml") if p.stem.split("_")[1].isdigit()), default=0)
+    path = hydra_dir / f"resume_{k}.yaml"
+    typed = " ".join(overrides) or "(no overrides)"
+    header = f"# pgtrain resume={run_dir} {typed}\n# resumed at env step {env_steps}; .hydra/config.yaml holds the run's first config\n"
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(header + OmegaConf.to_yaml(cfg))
+    os.replace(tmp, path)
+    return path

@@ -1,25 +1,34 @@
 """The ``pgtrain`` command: compose the Hydra config, check it, hand it to the workspace. No training logic here.
 
 Every user error leaves as one line, ``pgtrain: error: ...``, with exit status 2, before anything is written.
+
+Start-up: this module imports Hydra and the schemas, never torch. A command is checked (composition, types, ranges,
+algo x env) before torch loads, so ``--help`` and a refused command answer in a fraction of torch's import time; the
+training path imports torch when the checks have passed. Ctrl-C at any point before the training loop takes over
+(imports included) ends with one line and exit status 130, as the loop's own Ctrl-C does.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
-from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+try:  # Ctrl-C while these load: one line, not a traceback (the console script imports this module before main())
+    import os
+    from pathlib import Path
+    from typing import Any
 
-from pgtrain import checkpoint
-from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
-from pgtrain.errors import PgtrainError
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import HydraException
+    from hydra.experimental.callback import Callback
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from pgtrain.config import RUN_CONTROL_KEYS, check, one_line, register_configs, typed_config
+    from pgtrain.errors import PgtrainError
+except KeyboardInterrupt:
+    print("pgtrain: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 NOT_CHOSEN = ("hydra", "tuned")  # configs/ folders that are not groups a user picks from (tuned files load by themselves)
@@ -57,11 +66,12 @@ class RunGuard(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from pgtrain.workspace import prepare
-
         try:
-            prepare(config)
+            check(config)  # without torch: a refused command never waits for it
             _refuse_existing(Path(str(config.hydra.run.dir)))
+            from pgtrain.workspace import prepare
+
+            prepare(config)  # the device, with torch
         except PgtrainError as ex:
             _fail(str(ex))
 
@@ -96,16 +106,16 @@ def _train(cfg: DictConfig) -> float:
 
 def resume(run_dir: Path, overrides: list[str]) -> None:
     """Continue ``run_dir`` in place from ``checkpoints/last.pt`` with the run's own config."""
-    from pgtrain.workspace import Workspace
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+")
+        if key.split(".")[0] not in RUN_CONTROL_KEYS:  # everything else comes from the run's checkpoint
+            raise PgtrainError(f"resume: {key} cannot change when resuming; allowed: {', '.join(RUN_CONTROL_KEYS)}")
+    from pgtrain import checkpoint
 
     checkpoint.check_run_dir(run_dir)
     last = run_dir / "checkpoints" / "last.pt"
     state = checkpoint.load(last)
     checkpoint.check_belongs(state, run_dir, last)
-    for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+")
-        if key.split(".")[0] not in RUN_CONTROL_KEYS:  # everything else comes from the run's checkpoint
-            raise PgtrainError(f"resume: {key} cannot change when resuming; allowed: {', '.join(RUN_CONTROL_KEYS)}")
     cfg = typed_config(state["config"])
     try:
         cfg.merge_with_dotlist(overrides)
@@ -123,7 +133,29 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
             f"{run_dir} already finished: {done:,} env steps done of total_steps={cfg.total_steps:,}; "
             f"pass a larger budget to extend it, e.g. pgtrain resume={run_dir} total_steps={2 * max(done, 1)}"
         )
-    Workspace(cfg, run_dir, resume=True).train()
+    from pgtrain.workspace import Workspace
+
+    workspace = Workspace(cfg, run_dir, resume=True)
+    checkpoint.record_resume(run_dir, cfg, overrides, done)
+    workspace.train()
+
+
+def print_help(overrides: list[str]) -> None:
+    """``pgtrain --help [overrides]``: what Hydra prints for ``--help``, from the same template (configs/config.yaml,
+    ``hydra.help``), but in a fifth of the time. Hydra's own help fills every variable its templates may use, and two of
+    them list all config groups, deep-copying the whole ConfigStore (the sweep plugins' schemas included) for each of
+    about a hundred groups: 80% of its time, for lists this template does not show (it has ``${pgtrain_groups:}``)."""
+    import string
+
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name="cli"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    template = cfg.hydra.help.template
+    with open_dict(cfg):
+        del cfg["hydra"]
+    print(string.Template(template).substitute(CONFIG=OmegaConf.to_yaml(cfg)))
 
 
 def _hydra_message(ex: BaseException) -> str:
@@ -142,11 +174,18 @@ def main() -> None:
             resume(Path(resume_args[-1].split("=", 1)[1]), rest)
             return
         os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach the handlers below instead of Hydra's report
+        rest = [a for a in args if a not in ("--help", "-h")]
+        if len(rest) < len(args) and not any(a.startswith("-") for a in rest):  # other flags: Hydra's own help
+            print_help(rest)
+            return
         _train()
     except PgtrainError as ex:
         _fail(str(ex))
     except (HydraException, OmegaConfBaseException) as ex:
         _fail(f"{_hydra_message(ex)} (see pgtrain --help)")
+    except KeyboardInterrupt:  # outside the training loop, whose own handler saves first (pgtrain.interrupts)
+        print("pgtrain: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 def _fail(message: str) -> None:

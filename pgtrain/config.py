@@ -409,6 +409,16 @@ def to_object(cfg: DictConfig) -> Config:
     return obj
 
 
+def check(cfg: DictConfig) -> Config:
+    """Everything about a command that can be checked without torch: keys, types, ranges, and that the algorithm can
+    drive the env's actions. Returns the typed config."""
+    from pgtrain.algos import check_action_type
+
+    obj = to_object(cfg)
+    check_action_type(obj.algo.name, obj.env.name, obj.env.action_type.value)
+    return obj
+
+
 def one_line(text: str) -> str:
     """Collapse a multi-line library message into one line: ``Available options in 'algo': a2c, ddpg, reinforce``."""
     text = text.split("Config search path")[0]

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
-from tqdm import tqdm
 
 
 class Logger:
@@ -42,6 +40,8 @@ class Logger:
         self.bar = None
         self.progress = progress
         if progress and sys.stdout.isatty():
+            from tqdm import tqdm  # only for a terminal: a run into a file or a pipe never imports it
+
             self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stdout)
         self.shown_step = start_step
 
@@ -87,6 +87,8 @@ class Logger:
         its moviepy dependency); frames wider than 320 pixels are halved."""
         if not frames:
             return
+        from PIL import Image  # videos are rare: a run without them never imports PIL
+
         stride = 2 if frames[0].shape[1] > 320 else 1
         images = [Image.fromarray(f[::stride, ::stride]).convert("P", palette=Image.Palette.WEB, dither=Image.Dither.NONE) for f in frames]
         buf = io.BytesIO()

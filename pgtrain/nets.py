@@ -302,14 +302,16 @@ def make_optimizer(name: str, params, lr: float, fused: bool = False) -> torch.o
     ``fused=True`` takes torch's single-kernel Adam/SGD (same update rule): it spares the per-parameter Python loop
     that dominates an optimiser step on small networks (DDPG's thousands of tiny updates).
     """
+    from pgtrain import optimizers  # torch's classes, less their first call's import of torch._dynamo (see there)
+
     name = getattr(name, "value", name)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, fused=fused or None)
+        return optimizers.Adam(params, lr=lr, fused=fused or None)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, fused=fused or None)
+        return optimizers.SGD(params, lr=lr, fused=fused or None)
     if name == "rmsprop":
         # The epsilon and alpha of the A2C paper and of RL Zoo's Atari settings.
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
+        return optimizers.RMSprop(params, lr=lr, alpha=0.99, eps=1e-5)
     raise PgtrainError(f"unknown optimizer {name}")
 
 

@@ -22,9 +22,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pgtrain import checkpoint
-from pgtrain.algos import algo_class, check_action_type
+from pgtrain.algos import algo_class
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector, evaluate
-from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, to_object
+from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, check
 from pgtrain.envs import make_vec_env
 from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
@@ -43,9 +43,8 @@ def resolve_device(cfg: DeviceConfig) -> torch.device:
 
 
 def prepare(cfg: DictConfig) -> Config:
-    """Everything that can be checked before a run writes anything: types, ranges, algo x env, device."""
-    obj = to_object(cfg)
-    check_action_type(obj.algo.name, obj.env.name, obj.env.action_type.value)
+    """Everything that can be checked before a run writes anything: types, ranges, algo x env (:func:`check`), device."""
+    obj = check(cfg)
     resolve_device(obj.device)
     return obj
 

@@ -12,10 +12,11 @@ import matplotlib.image
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pgtrain import checkpoint, evaluation, plotting
-from pgtrain.config import typed_config
+from pgtrain.config import RUN_CONTROL_KEYS, typed_config
 from pgtrain.curves import load_curve, running_mean
 from tests.conftest import read_summary, run_cli
 
@@ -84,6 +85,21 @@ def test_resume_advances_checkpoint_and_summary(resumed):
     # periodic checkpoints went on from where the first process stopped
     steps = sorted(int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.pt"))
     assert steps[0] < FIRST_STEPS + 1000 and steps[-1] >= 3000
+
+
+def test_each_resume_records_its_config_beside_the_first(resumed, tmp_path):
+    """.hydra/config.yaml keeps the run's first config; each resume adds .hydra/resume_<k>.yaml with the one it ran."""
+    run = _copy(resumed[0], tmp_path)
+    first_cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    one = OmegaConf.load(run / ".hydra" / "resume_1.yaml")
+    assert first_cfg.total_steps == FIRST_STEPS and first_cfg.eval_interval == 0
+    assert (one.total_steps, one.eval_interval, one.eval_episodes) == (4000, 1000, 2)
+    assert {k: v for k, v in one.items() if k not in RUN_CONTROL_KEYS} == {k: v for k, v in first_cfg.items() if k not in RUN_CONTROL_KEYS}
+    assert (run / ".hydra" / "resume_1.yaml").read_text().startswith(f"# pgtrain resume={resumed[0]} total_steps=4000 eval_interval=1000")
+    res = run_cli(f"resume={run}", "total_steps=5000", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert OmegaConf.load(run / ".hydra" / "resume_2.yaml").total_steps == 5000
+    assert OmegaConf.load(run / ".hydra" / "config.yaml") == first_cfg
 
 
 def test_resumed_curves_have_no_duplicates_and_no_gaps(resumed):

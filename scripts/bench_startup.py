@@ -1,0 +1,91 @@
+"""Start-up time of ``pgtrain``, side by side with the imports it cannot avoid (issue 16's targets).
+
+Each repeat runs every command once, in turn, as a fresh process (so load on the machine hits all of them alike), and
+the table gives the median wall time of each over the repeats and the ratios:
+
+    pgtrain --help                       vs  python -c "import torch"             target <= 0.5x (no torch at all)
+    pgtrain algo.lr=-1 (refused, exit 2)  vs  python -c "import torch"             target <= 0.5x (no torch at all)
+    pgtrain total_steps=1000 (CartPole)   vs  python -c "import torch, gymnasium"  target <= 1.3x (launch to the end of a
+                                                                                    1,000-step REINFORCE run)
+
+``pgtrain`` runs as ``python -m pgtrain.cli`` (the console script's code) with the interpreter running this script.
+
+    python scripts/bench_startup.py                  # 5 repeats: about a minute on 2 quiet cores
+    python scripts/bench_startup.py --repeats 1      # one of each (the test suite's smoke run)
+    python scripts/bench_startup.py --json out.json  # the medians and ratios as JSON too
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PGTRAIN = [sys.executable, "-m", "pgtrain.cli"]
+
+# name -> (command, expected exit status); {tmp} and {i} are filled in per run
+COMMANDS: dict[str, tuple[list[str], int]] = {
+    "import torch": ([sys.executable, "-c", "import torch"], 0),
+    "pgtrain --help": ([*PGTRAIN, "--help"], 0),
+    "pgtrain algo.lr=-1 (refused)": ([*PGTRAIN, "algo.lr=-1"], 2),
+    "import torch, gymnasium": ([sys.executable, "-c", "import torch, gymnasium"], 0),
+    "pgtrain total_steps=1000": ([*PGTRAIN, "total_steps=1000", "progress=false", "hydra.run.dir={tmp}/run{i}"], 0),
+}
+# (measured, baseline, target ratio)
+TARGETS = [
+    ("pgtrain --help", "import torch", 0.5),
+    ("pgtrain algo.lr=-1 (refused)", "import torch", 0.5),
+    ("pgtrain total_steps=1000", "import torch, gymnasium", 1.3),
+]
+
+
+def run_once(name: str, tmp: Path, i: int) -> float:
+    command, status = COMMANDS[name]
+    argv = [arg.format(tmp=tmp, i=i) for arg in command]
+    start = time.perf_counter()
+    res = subprocess.run(argv, cwd=tmp, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if res.returncode != status:
+        raise SystemExit(f"bench_startup: {name!r} exited {res.returncode}, expected {status}: {res.stderr.strip()[-500:]}")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each command (the median is reported)")
+    parser.add_argument("--json", type=Path, help="also write the medians and ratios here")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    with tempfile.TemporaryDirectory(prefix="pgtrain-bench-startup-") as tmp:
+        for i in range(args.repeats):
+            for name in COMMANDS:
+                times[name].append(run_once(name, Path(tmp), i))
+    medians = {name: statistics.median(ts) for name, ts in times.items()}
+    print(f"medians of {args.repeats} (seconds; each repeat runs every command once, in turn):")
+    for name, seconds in medians.items():
+        spread = f"  (min {min(times[name]):.2f}, max {max(times[name]):.2f})" if args.repeats > 1 else ""
+        print(f"  {name:<30} {seconds:6.2f}{spread}")
+    ratios = []
+    print("ratios:")
+    for measured, baseline, target in TARGETS:
+        ratio = medians[measured] / medians[baseline]
+        met = ratio <= target
+        ratios.append({"measured": measured, "baseline": baseline, "ratio": round(ratio, 3), "target": target, "met": met})
+        print(f"  {measured:<30} / {baseline:<24} {ratio:5.2f}x  (target <= {target}x: {'met' if met else 'missed'})")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"repeats": args.repeats, "times_s": times, "medians_s": medians, "ratios": ratios}, indent=2) + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Start-up: what ``pgtrain`` imports before it answers, Ctrl-C while it loads, and the optimisers that keep
+``torch._dynamo`` out of a run. Times are measured by scripts/bench_startup.py, not here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from pgtrain import optimizers
+from tests.conftest import ROOT
+
+BENCH = ROOT / "scripts" / "bench_startup.py"
+
+
+def _imported(*args: str, cwd: Path, module: str = "pgtrain.cli") -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run ``python -X importtime -m module ARGS``; returns the process and the names of the modules it imported."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", module, *args], cwd=cwd, capture_output=True, text=True, env=env)
+    modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)$", res.stderr, re.M))
+    assert "pgtrain.config" in modules or module != "pgtrain.cli", res.stderr[-2000:]
+    return res, modules
+
+
+@pytest.mark.parametrize(
+    "args, status",
+    [
+        (["--help"], 0),
+        (["algo.lr=-1"], 2),  # a refused value
+        (["algo.bogus=1"], 2),  # a refused key
+        (["algo=nope"], 2),  # a refused option
+        (["algo=ddpg", "env=cartpole"], 2),  # an algorithm that cannot drive the env's actions
+        (["resume=no/such/run"], 2),
+        (["resume=no/such/run", "algo.lr=1"], 2),  # a key a resume may not change
+    ],
+)
+def test_help_and_refused_commands_never_import_torch(tmp_path, args, status):
+    res, modules = _imported(*args, cwd=tmp_path)
+    assert res.returncode == status, res.stderr[-2000:]
+    assert "torch" not in modules
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_and_plot_never_import_torch(tmp_path):
+    for module, prog in (("pgtrain.report", "pgtrain-report"), ("pgtrain.plotting", "pgtrain-plot")):
+        res, modules = _imported(str(tmp_path), cwd=tmp_path, module=module)
+        assert res.returncode == 2 and f"{prog}: error: " in res.stderr, res.stderr[-2000:]
+        assert "pgtrain.curves" in modules and "torch" not in modules
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Ctrl-C while pgtrain loads
+
+# Runs pgtrain as ``python -m pgtrain.cli`` does, sending itself SIGINT at the moment module TRIGGER starts to load: the
+# signal lands inside that import, deterministically.
+SIGINT_DURING_IMPORT = textwrap.dedent(
+    """
+    import importlib.abc, os, runpy, signal, sys
+
+    TRIGGER = sys.argv[1]
+
+    class Trigger(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == TRIGGER:
+                sys.meta_path.remove(self)
+                os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt at its next instruction, here
+            return None
+
+    sys.argv = ["pgtrain", *sys.argv[2:]]
+    sys.meta_path.insert(0, Trigger())
+    runpy.run_module("pgtrain.cli", run_name="__main__", alter_sys=True)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        "hydra",  # while pgtrain.cli's own imports load
+        "torch",  # while the run loads torch, after its config was composed and checked
+    ],
+)
+def test_ctrl_c_while_loading_is_one_line_and_status_130(tmp_path, trigger):
+    argv = [sys.executable, "-c", SIGINT_DURING_IMPORT, trigger, "total_steps=1000", f"hydra.run.dir={tmp_path / 'run'}"]
+    res = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 130, res.stderr[-3000:]
+    assert res.stderr == "pgtrain: interrupted\n"
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Optimisers without torch._dynamo
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("Adam", {"lr": 1e-2}),
+        ("Adam", {"lr": 1e-2, "fused": True}),
+        ("SGD", {"lr": 1e-1, "fused": True}),
+        ("RMSprop", {"lr": 1e-2, "alpha": 0.99, "eps": 1e-5}),
+    ],
+)
+def test_optimisers_take_the_same_steps_and_state_dicts_as_torchs(name, kwargs):
+    def net() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+
+    ours_net, theirs_net = net(), net()
+    ours = getattr(optimizers, name)(ours_net.parameters(), **kwargs)
+    theirs = getattr(torch.optim, name)(theirs_net.parameters(), **kwargs)
+    assert isinstance(ours, getattr(torch.optim, name))
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(1))
+    for _ in range(5):
+        for model, opt in ((ours_net, ours), (theirs_net, theirs)):
+            opt.zero_grad(set_to_none=True)
+            model(x).pow(2).mean().backward()
+            opt.step()
+    for a, b in zip(ours_net.parameters(), theirs_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+    mine, torchs = ours.state_dict(), theirs.state_dict()
+    assert mine["param_groups"] == torchs["param_groups"]
+    for key in torchs["state"]:
+        for field, value in torchs["state"][key].items():
+            assert torch.equal(mine["state"][key][field], value)
+    theirs.load_state_dict(mine)  # each reads the other's state dicts (checkpoints)
+    ours.load_state_dict(torchs)
+
+
+RUN_AND_REPORT = textwrap.dedent(
+    """
+    import runpy, sys
+
+    sys.argv = ["pgtrain", *sys.argv[1:]]
+    try:
+        runpy.run_module("pgtrain.cli", run_name="__main__")
+    finally:
+        print("dynamo" if "torch._dynamo" in sys.modules else "no dynamo")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["algo=reinforce", "env=cartpole", "algo.optimizer=rmsprop"],  # torch's per-parameter loop
+        ["algo=ddpg", "env=pendulum", "algo.learning_starts=100", "algo.max_grad_norm=1"],  # fused Adam, clipping
+    ],
+)
+def test_a_run_never_imports_torch_dynamo(tmp_path, args):
+    run = tmp_path / "run"
+    res = subprocess.run(
+        [sys.executable, "-c", RUN_AND_REPORT, *args, "total_steps=600", "progress=false", f"hydra.run.dir={run}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().endswith("no dynamo")
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert any(v["state"] for k, v in state["algo_state"].items() if k.endswith("opt"))  # the optimisers stepped
+
+
+def test_bench_startup_runs_once_and_prints_the_ratios(tmp_path):
+    out = tmp_path / "bench.json"
+    res = subprocess.run([sys.executable, str(BENCH), "--repeats", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for line in ("pgtrain --help", "pgtrain algo.lr=-1 (refused)", "pgtrain total_steps=1000"):
+        assert re.search(rf"{re.escape(line)}\s+/ import torch.*x  \(target <= ", res.stdout), res.stdout
+    ratios = json.loads(out.read_text())["ratios"]
+    assert [r["target"] for r in ratios] == [0.5, 0.5, 1.3] and all(r["ratio"] > 0 for r in ratios)
