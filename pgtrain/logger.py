@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 from tensorboard.compat.proto.summary_pb2 import Summary
-from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams
+
+from pgtrain.events import EventWriter, hparams
 
 
 class Logger:
@@ -32,7 +32,7 @@ class Logger:
         log_interval_s: float = 5.0,
         purge_step: int | None = None,
     ) -> None:
-        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+        self.writer = EventWriter(run_dir, purge_step=purge_step)  # torch's SummaryWriter's records, without its imports
         self.total_steps = total_steps
         self.log_interval_s = log_interval_s
         self.last_line = time.perf_counter()
@@ -75,10 +75,8 @@ class Logger:
 
     def hparams(self, config: dict[str, Any], metrics: dict[str, float], step: int) -> None:
         """The flattened config beside the final metrics, in the HParams tab (written into this run's own file)."""
-        exp, ssi, sei = hparams(config, metrics)
-        file_writer = self.writer._get_file_writer()
-        for summary in (exp, ssi, sei):
-            file_writer.add_summary(summary)
+        for summary in hparams(config, metrics):
+            self.writer.add_summary(summary)
         for key, value in metrics.items():
             self.writer.add_scalar(key, value, step)
 
@@ -95,7 +93,7 @@ class Logger:
         images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0)
         h, w = frames[0][::stride, ::stride].shape[:2]
         image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
-        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+        self.writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -177,3 +177,39 @@ def test_bench_startup_runs_once_and_prints_the_ratios(tmp_path):
         assert re.search(rf"{re.escape(line)}\s+/ import torch.*x  \(target <= ", res.stdout), res.stdout
     ratios = json.loads(out.read_text())["ratios"]
     assert [r["target"] for r in ratios] == [0.5, 0.5, 1.3] and all(r["ratio"] > 0 for r in ratios)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# TensorBoard event files without torch.utils.tensorboard
+
+
+def test_event_files_read_back_with_tensorboard_and_a_resume_purges_later_steps(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as tensorboards_crc
+
+    from pgtrain.events import EventWriter, masked_crc32c
+
+    for data in (b"", b"a", bytes(range(256)) * 3):
+        assert masked_crc32c(data) == tensorboards_crc(data)
+    first = EventWriter(tmp_path)
+    for step in range(1, 6):
+        first.add_scalar("x", step, step)
+    first.close()
+    resumed = EventWriter(tmp_path, purge_step=3)  # a resumed process drops what the first logged from step 3 on
+    for step in (3, 4):
+        resumed.add_scalar("x", 10 * step, step)
+    resumed.close()
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("x")] == [(1, 1.0), (2, 2.0), (3, 30.0), (4, 40.0)]
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2
+
+
+def test_hparams_summaries_are_torchs():
+    from torch.utils.tensorboard.summary import hparams as torchs
+
+    from pgtrain.events import hparams
+
+    config = {"algo.lr": 0.01, "algo.num_envs": 8, "algo.name": "a2c", "progress": True, "algo.value_lr": None}
+    metrics = {"summary/final_return": 12.5}
+    assert [s.SerializeToString() for s in hparams(config, metrics)] == [s.SerializeToString() for s in torchs(config, metrics)]
