@@ -11,40 +11,20 @@ its transition is not real; collectors mark it invalid and do not count it as an
 from __future__ import annotations
 
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any, NamedTuple, Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
+from pgtrain.batches import Episode, EpisodeBatch, Rollout, Trajectory, Transition, episode_batch, rollout, side_by_side
 from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
 from pgtrain.interrupts import atomic
 
 
 class Actor(Protocol):
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray: ...
-
-
-class Transition(NamedTuple):
-    """One vector step: ``(N, ...)`` arrays."""
-
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_obs: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    valid: np.ndarray
-
-
-@dataclass
-class Episode:
-    """A finished training episode, for logging."""
-
-    ret: float
-    length: int
-    env_step: int  # the env-step counter when it ended
 
 
 class Collector:
@@ -162,20 +142,6 @@ class Collector:
         return False
 
 
-@dataclass
-class EpisodeBatch:
-    """Whole episodes laid end to end: ``obs`` ``(sum(lengths), *obs_shape)``, ``actions`` ``(sum(lengths), ...)``,
-    ``rewards`` ``(sum(lengths),)``; ``lengths`` ``(E,)``; ``terminated`` ``(E,)`` (False = cut by a time limit);
-    ``final_obs`` ``(E, *obs_shape)``, the observation each episode ended in (to bootstrap truncated ones)."""
-
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    lengths: np.ndarray
-    terminated: np.ndarray
-    final_obs: np.ndarray | None = None
-
-
 class EpisodeCollector(Collector):
     """Runs the envs until ``episodes`` whole episodes have finished and returns them.
 
@@ -195,7 +161,7 @@ class EpisodeCollector(Collector):
         self.buf_obs: np.ndarray | None = None
         self.buf_act: np.ndarray | None = None
         self.buf_rew = np.zeros((self.capacity, self.num_envs), dtype=np.float32)
-        self.ready: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]] = []
+        self.ready: list[Trajectory] = []  # finished episodes not handed over yet
 
     def _store(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         if self.buf_obs is None:
@@ -260,7 +226,7 @@ class EpisodeCollector(Collector):
                 buf = np.zeros((self.capacity, *rows.shape[1:]), dtype=rows.dtype)
                 buf[: len(rows)] = rows
                 setattr(self, name, buf)
-            self.ready = [tuple(from_saved(x) for x in episode) for episode in saved["ready"]]
+            self.ready = [Trajectory(*(from_saved(x) for x in episode)) for episode in saved["ready"]]
         return True
 
     def _keep(self, tr: Transition) -> Transition:
@@ -269,7 +235,7 @@ class EpisodeCollector(Collector):
         for i in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid):
             rows = slice(int(self.start[i]) - self.base, self.t + 1 - self.base)
             self.ready.append(
-                (
+                Trajectory(
                     self.buf_obs[rows, i].copy(),
                     self.buf_act[rows, i].copy(),
                     self.buf_rew[rows, i].copy(),
@@ -346,7 +312,8 @@ class AsyncEpisodeCollector(EpisodeCollector):
             rows, cols = np.nonzero(self.buf_ids[first : self.t + 1 - self.base] == ids[k])
             rows += first
             rewards = self.buf_rew[rows, cols]
-            self.ready.append((self.buf_obs[rows, cols], self.buf_act[rows, cols], rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
+            episode = Trajectory(self.buf_obs[rows, cols], self.buf_act[rows, cols], rewards, bool(tr.terminated[k]), tr.next_obs[k].copy())
+            self.ready.append(episode)
             self.finished.append(Episode(float(rewards.sum()), len(rewards), self.env_steps))
         self.t += 1
         return tr
@@ -356,33 +323,6 @@ class AsyncEpisodeCollector(EpisodeCollector):
         still stepping: a resumed run keeps the fresh episodes this collector began with."""
         self.start[:] = self.t
         return False
-
-
-def episode_batch(episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]]) -> EpisodeBatch:
-    """Lay whole episodes ``(obs, actions, rewards, terminated, final_obs)`` end to end."""
-    return EpisodeBatch(
-            obs=np.concatenate([e[0] for e in episodes]),
-        actions=np.concatenate([e[1] for e in episodes]),
-        rewards=np.concatenate([e[2] for e in episodes]),
-        lengths=np.array([len(e[2]) for e in episodes]),
-        terminated=np.array([e[3] for e in episodes]),
-        final_obs=np.stack([e[4] for e in episodes]),
-    )
-
-
-@dataclass
-class Rollout:
-    """``n_steps`` of every env. ``obs`` ``(T, N, *obs_shape)``; ``next_obs`` the observation each step returned
-    (the true final observation where an episode ended); ``actions``, ``rewards``, ``terminated``, ``truncated``,
-    ``valid`` ``(T, N, ...)``; ``valid`` is False on autoreset steps, which carry no transition."""
-
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_obs: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    valid: np.ndarray
 
 
 class RolloutCollector(Collector):
@@ -398,11 +338,6 @@ class RolloutCollector(Collector):
             self.begin(algo)
             steps.append(self.finish())
         return rollout(steps)
-
-
-def rollout(steps: list[Transition]) -> Rollout:
-    """Stack ``T`` vector steps into a ``(T, N)`` :class:`Rollout`."""
-    return Rollout(*(np.stack(column) for column in zip(*steps, strict=True)))
 
 
 class ReplayCollector(Collector):
@@ -507,7 +442,7 @@ class PipelinedCollector:
                 if g.pending is not None:
                     self._finish(g)
                 g.begin(algo)
-        episodes: list[Any] = []
+        episodes: list[Trajectory] = []
         for g in groups:  # the first ``wanted`` in group order; the rest wait in their group for the next batch
             take = wanted - len(episodes)
             episodes += g.ready[:take]
@@ -526,7 +461,7 @@ class PipelinedCollector:
                 if t < n_steps - 1:
                     g.begin(algo)
         # step t of every group side by side: the (N, ...) transition of all envs, then (T, N) as one collector gives
-        return rollout([Transition(*map(np.concatenate, zip(*at_t, strict=True))) for at_t in zip(*steps, strict=True)])
+        return rollout([side_by_side(at_t) for at_t in zip(*steps, strict=True)])
 
     def pop_finished(self) -> list[Episode]:
         out, self.finished = self.finished, []
