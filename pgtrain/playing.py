@@ -1,6 +1,6 @@
-"""Playing single episodes with a policy, rendering them, and writing MP4 videos (for ``pgtrain-eval`` and for the
-videos recorded during training). Videos show what the env renders (``render_mode="rgb_array"``): for Pong that is
-the real game screen, not the preprocessed observation."""
+"""Playing episodes with a policy: a training run's evaluation episodes, and single episodes, rendered and written as
+MP4 videos (for ``pgtrain-eval`` and for the videos recorded during training). Videos show what the env renders
+(``render_mode="rgb_array"``): for Pong that is the real game screen, not the preprocessed observation."""
 
 from __future__ import annotations
 
@@ -55,6 +55,31 @@ def play_episode(
         if on_frame is not None:
             on_frame(_frame(envs))
     return total, length
+
+
+def evaluate(algo: Any, env_cfg: Any, episodes: int, seed: int, explore: bool = False) -> list[float]:
+    """Returns of ``episodes`` episodes played with deterministic actions (``explore=False``), one per env copy: a
+    training run's evaluation."""
+    from pgtrain.envs import make_vec_env
+
+    if getattr(env_cfg, "async_batch", 0):
+        env_cfg = dataclasses.replace(env_cfg, async_batch=0)  # every episode in lockstep
+    envs = make_vec_env(env_cfg, episodes)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        returns = np.zeros(episodes)
+        running = np.ones(episodes, dtype=bool)
+        space = envs.single_action_space
+        while running.any():
+            actions = algo.act(obs, explore=explore)
+            if isinstance(space, gym.spaces.Box):
+                actions = np.clip(actions, space.low, space.high)
+            obs, rewards, terminated, truncated, _ = envs.step(actions)
+            returns += rewards * running
+            running &= ~(terminated | truncated)
+        return returns.tolist()
+    finally:
+        envs.close()
 
 
 def _frame(envs: gym.vector.VectorEnv) -> np.ndarray:

@@ -23,12 +23,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from pgtrain import checkpoint
 from pgtrain.algos import algo_class, check_action_type
-from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector, evaluate
+from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
 from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, to_object
 from pgtrain.envs import make_vec_env
 from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
+from pgtrain.playing import evaluate
 
 RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes
 

@@ -1,0 +1,134 @@
+"""The collector every kind shares: it steps a vector env, counts env steps, gathers finished episodes' statistics
+and saves and restores the envs' state."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, Future
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+from pgtrain.batches import Episode, Transition
+from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
+from pgtrain.interrupts import atomic
+
+
+class Actor(Protocol):
+    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray: ...
+
+
+class Collector:
+    """Steps ``envs`` and keeps the counters and finished-episode statistics every collector shares."""
+
+    def __init__(self, envs: VectorEnv, seed: int, executor: Executor | None = None) -> None:
+        self.envs = envs
+        self.num_envs = envs.num_envs
+        self.seed = seed
+        self.obs, info = envs.reset(seed=seed)
+        self.ids = info.get("env_id")  # ale-py's async mode: the envs of the batch in hand
+        envs.action_space.seed(seed)
+        self.prev_done = np.zeros(self.num_envs, dtype=bool)
+        space = envs.single_action_space
+        # Gaussian samples may leave the action box: the env gets them clipped, the algorithm keeps them as sampled.
+        self.bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
+        self.env_steps = 0
+        self.finished: list[Episode] = []
+        # Split-phase stepping (see PipelinedCollector): with an executor, send() starts the vector step in a thread
+        # and receive() waits for it; without one, receive() runs it.
+        self.executor = executor
+        self.pending: tuple[np.ndarray, np.ndarray] | None = None  # (obs, actions) of the step sent, not yet received
+        self._future: Future | None = None
+        self._env_actions: np.ndarray | None = None
+
+    def send(self, obs: np.ndarray, actions: np.ndarray) -> None:
+        """Start the vector step that takes ``actions`` in ``obs``."""
+        env_actions = actions if self.bounds is None else np.clip(actions, *self.bounds)
+        with atomic():  # a step started is always one that receive() or drain() will finish
+            if self.executor is not None:
+                self._future = self.executor.submit(self.envs.step, env_actions)
+            else:
+                self._env_actions = env_actions
+            self.pending = (obs, actions)
+
+    def receive(self) -> Transition:
+        """Finish the step :meth:`send` started; advances ``self.obs``. ``valid`` is False for the envs whose step
+        was only an autoreset. The waiting may be interrupted (nothing has changed then); the recording runs whole."""
+        assert self.pending is not None, "receive() without send()"
+        result = self._future.result() if self._future is not None else None  # the only wait
+        with atomic():
+            return self._keep(self._record(result))
+
+    def _record(self, result: Any) -> Transition:
+        obs, actions = self.pending  # type: ignore[misc]
+        if result is None:
+            result = self.envs.step(self._env_actions)
+        self._future, self.pending = None, None
+        next_obs, rewards, terminated, truncated, info = result
+        valid = ~self.prev_done
+        self.env_steps += int(valid.sum())
+        if "_episode" in info:
+            for i in np.flatnonzero(info["_episode"]):
+                self.finished.append(Episode(float(info["episode"]["r"][i]), int(info["episode"]["l"][i]), self.env_steps))
+        self.prev_done = terminated | truncated
+        self.obs = next_obs
+        return Transition(obs, actions, rewards, next_obs, terminated, truncated, valid)
+
+    def _keep(self, tr: Transition) -> Transition:
+        """What a subclass keeps of each step (inside the same uninterrupted block as the recording)."""
+        return tr
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One vector step from ``self.obs``; returns ``(next_obs, rewards, terminated, truncated, valid)``."""
+        self.send(self.obs, actions)
+        t = self.receive()
+        return t.next_obs, t.rewards, t.terminated, t.truncated, t.valid
+
+    def begin(self, algo: Actor) -> None:
+        """Choose actions for ``self.obs`` with the policy and start the step."""
+        self.send(self.obs, algo.act(self.obs, explore=True))
+
+    def finish(self) -> Transition:
+        """Receive the step :meth:`begin` started and keep what the collector keeps of it."""
+        return self.receive()
+
+    def drain(self) -> None:
+        """Finish a step still in flight, so that the envs' state and the collector's agree."""
+        if self.pending is not None:
+            self.finish()
+
+    def close(self) -> None:
+        if self._future is not None:
+            self._future.exception()  # wait for the step in flight; its result no longer matters
+            self._future = None
+        self.envs.close()
+
+    def pop_finished(self) -> list[Episode]:
+        out, self.finished = self.finished, []
+        return out
+
+    def collect(self, algo: Any) -> Any:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """The envs' state (see :mod:`pgtrain.envs.state`), the current observations and autoreset flags, so a resumed
+        run continues the running episodes exactly; subclasses add what they hold (partial episodes, a replay buffer)."""
+        self.drain()
+        env = env_state(self.envs)
+        if env is None:
+            return {}
+        return {"env": env, "obs": to_saved(self.obs), "prev_done": to_saved(self.prev_done)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """Restore :meth:`state_dict`; returns whether the running episodes continue (False: fresh episodes began,
+        seeded with ``seed + env_steps`` so they differ from the run's first ones)."""
+        if "env" in state and env_state(self.envs) is not None:
+            load_env_state(self.envs, state["env"])
+            self.obs = from_saved(state["obs"])
+            self.prev_done = from_saved(state["prev_done"])
+            return True
+        self.obs, _ = self.envs.reset(seed=self.seed + self.env_steps)
+        self.envs.action_space.seed(self.seed + self.env_steps)
+        self.prev_done = np.zeros(self.num_envs, dtype=bool)
+        return False

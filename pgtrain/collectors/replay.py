@@ -1,0 +1,62 @@
+"""A replay buffer fed one vector step at a time, for off-policy algorithms (DDPG)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+from pgtrain.batches import Transition
+from pgtrain.collectors.base import Actor, Collector
+
+
+class ReplayCollector(Collector):
+    """Steps every env once per :meth:`collect` and feeds a :class:`~pgtrain.buffers.ReplayBuffer` (DDPG).
+
+    For the first ``learning_starts`` env steps actions are drawn uniformly from the action space; after that the
+    algorithm chooses them with ``act(explore=True)`` (its exploration noise included). Only valid transitions are
+    stored, with the true final observation as ``s'`` and ``terminated`` (not truncated) as the done flag. Returns the
+    buffer once it holds ``max(learning_starts, batch_size)`` transitions, else None; the algorithm samples from it.
+    """
+
+    def __init__(self, envs: VectorEnv, seed: int, cfg: Any) -> None:
+        from pgtrain.buffers import ReplayBuffer
+
+        super().__init__(envs, seed)
+        self.learning_starts = cfg.learning_starts
+        self.min_size = min(max(cfg.learning_starts, cfg.batch_size), cfg.buffer_size)
+        self.save_buffer = cfg.save_buffer
+        obs_space, act_space = envs.single_observation_space, envs.single_action_space
+        self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, act_space.shape, obs_space.dtype, np.float32)
+
+    def collect(self, algo: Actor) -> Any:
+        obs = self.obs
+        if self.env_steps < self.learning_starts:
+            actions = self.envs.action_space.sample().astype(np.float32)
+        else:
+            actions = algo.act(obs, explore=True)
+        _, _, terminated, truncated, valid = self.step(actions)
+        ended = (terminated | truncated) & valid
+        if ended.any() and hasattr(algo, "reset_noise"):
+            algo.reset_noise(ended)  # temporally correlated (OU) noise restarts with each episode
+        return self.buffer if len(self.buffer) >= self.min_size else None
+
+    def _keep(self, tr: Transition) -> Transition:
+        if tr.valid.all():
+            self.buffer.add(tr.obs, tr.actions, tr.rewards, tr.next_obs, tr.terminated)
+        else:
+            v = tr.valid
+            self.buffer.add(tr.obs[v], tr.actions[v], tr.rewards[v], tr.next_obs[v], tr.terminated[v])
+        return tr
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.save_buffer:
+            state["replay_buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        if "replay_buffer" in state:
+            self.buffer.load_state_dict(state["replay_buffer"])
+        return super().load_state_dict(state)
