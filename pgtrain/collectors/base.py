@@ -20,7 +20,14 @@ class Actor(Protocol):
 
 
 class Collector:
-    """Steps ``envs`` and keeps the counters and finished-episode statistics every collector shares."""
+    """Steps ``envs`` and keeps the counters and finished-episode statistics every collector shares.
+
+    One step is two calls: :meth:`send` starts the vector step that takes ``actions`` in ``self.obs``, :meth:`receive`
+    finishes it and returns its :class:`~pgtrain.batches.Transition`. With an ``executor`` the step runs in a thread
+    in between, so the caller can work meanwhile (:class:`~pgtrain.collectors.PipelinedCollector`); without one,
+    ``receive`` runs it. Each kind keeps what it needs of every step (:meth:`_keep`) and says what a batch is
+    (:meth:`collect`).
+    """
 
     def __init__(self, envs: VectorEnv, seed: int, executor: Executor | None = None) -> None:
         self.envs = envs
@@ -35,22 +42,20 @@ class Collector:
         self.bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
         self.env_steps = 0
         self.finished: list[Episode] = []
-        # Split-phase stepping (see PipelinedCollector): with an executor, send() starts the vector step in a thread
-        # and receive() waits for it; without one, receive() runs it.
         self.executor = executor
-        self.pending: tuple[np.ndarray, np.ndarray] | None = None  # (obs, actions) of the step sent, not yet received
-        self._future: Future | None = None
-        self._env_actions: np.ndarray | None = None
+        self.pending: np.ndarray | None = None  # the actions of the step sent, not yet received
+        self._future: Future | None = None  # the step running in the executor's thread
+        self._env_actions: np.ndarray | None = None  # without an executor: what receive() steps the envs with
 
-    def send(self, obs: np.ndarray, actions: np.ndarray) -> None:
-        """Start the vector step that takes ``actions`` in ``obs``."""
+    def send(self, actions: np.ndarray) -> None:
+        """Start the vector step that takes ``actions`` in ``self.obs``."""
         env_actions = actions if self.bounds is None else np.clip(actions, *self.bounds)
         with atomic():  # a step started is always one that receive() or drain() will finish
             if self.executor is not None:
                 self._future = self.executor.submit(self.envs.step, env_actions)
             else:
                 self._env_actions = env_actions
-            self.pending = (obs, actions)
+            self.pending = actions
 
     def receive(self) -> Transition:
         """Finish the step :meth:`send` started; advances ``self.obs``. ``valid`` is False for the envs whose step
@@ -58,13 +63,19 @@ class Collector:
         assert self.pending is not None, "receive() without send()"
         result = self._future.result() if self._future is not None else None  # the only wait
         with atomic():
-            return self._keep(self._record(result))
+            if result is None:
+                result = self.envs.step(self._env_actions)
+            tr = self._record(self.pending, result)
+            self._future, self.pending = None, None
+            return self._keep(tr)
 
-    def _record(self, result: Any) -> Transition:
-        obs, actions = self.pending  # type: ignore[misc]
-        if result is None:
-            result = self.envs.step(self._env_actions)
-        self._future, self.pending = None, None
+    def drain(self) -> None:
+        """Finish a step still in flight, so that the envs' state and the collector's agree."""
+        if self.pending is not None:
+            self.receive()
+
+    def _record(self, actions: np.ndarray, result: Any) -> Transition:
+        """Count the step's env steps and finished episodes, advance ``self.obs``; the step as a transition."""
         next_obs, rewards, terminated, truncated, info = result
         valid = ~self.prev_done
         self.env_steps += int(valid.sum())
@@ -72,31 +83,13 @@ class Collector:
             for i in np.flatnonzero(info["_episode"]):
                 self.finished.append(Episode(float(info["episode"]["r"][i]), int(info["episode"]["l"][i]), self.env_steps))
         self.prev_done = terminated | truncated
+        tr = Transition(self.obs, actions, rewards, next_obs, terminated, truncated, valid)
         self.obs = next_obs
-        return Transition(obs, actions, rewards, next_obs, terminated, truncated, valid)
+        return tr
 
     def _keep(self, tr: Transition) -> Transition:
         """What a subclass keeps of each step (inside the same uninterrupted block as the recording)."""
         return tr
-
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """One vector step from ``self.obs``; returns ``(next_obs, rewards, terminated, truncated, valid)``."""
-        self.send(self.obs, actions)
-        t = self.receive()
-        return t.next_obs, t.rewards, t.terminated, t.truncated, t.valid
-
-    def begin(self, algo: Actor) -> None:
-        """Choose actions for ``self.obs`` with the policy and start the step."""
-        self.send(self.obs, algo.act(self.obs, explore=True))
-
-    def finish(self) -> Transition:
-        """Receive the step :meth:`begin` started and keep what the collector keeps of it."""
-        return self.receive()
-
-    def drain(self) -> None:
-        """Finish a step still in flight, so that the envs' state and the collector's agree."""
-        if self.pending is not None:
-            self.finish()
 
     def close(self) -> None:
         if self._future is not None:

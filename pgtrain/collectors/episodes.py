@@ -35,6 +35,7 @@ class EpisodeCollector(Collector):
         self.buf_act: np.ndarray | None = None
         self.buf_rew = np.zeros((self.capacity, self.num_envs), dtype=np.float32)
         self.ready: list[Trajectory] = []  # finished episodes not handed over yet
+        self._envs = np.arange(self.num_envs)
 
     def _store(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         if self.buf_obs is None:
@@ -103,28 +104,35 @@ class EpisodeCollector(Collector):
         return True
 
     def _keep(self, tr: Transition) -> Transition:
+        """Store the step; an episode that ends here goes to ``ready``, gathered from the rows since it began."""
+        envs = self._columns()
         self._store(tr.obs, tr.actions, tr.rewards)
-        self.start[~tr.valid] = self.t + 1  # an autoreset step: the new episode starts at the next step
-        for i in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid):
-            rows = slice(int(self.start[i]) - self.base, self.t + 1 - self.base)
-            self.ready.append(
-                Trajectory(
-                    self.buf_obs[rows, i].copy(),
-                    self.buf_act[rows, i].copy(),
-                    self.buf_rew[rows, i].copy(),
-                    bool(tr.terminated[i]),
-                    tr.next_obs[i].copy(),
-                )
-            )
+        self.start[envs[~tr.valid]] = self.t + 1  # an autoreset step: the new episode starts at the env's next step
+        for k in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid):
+            obs, actions, rewards = self._gather(k, int(envs[k]))
+            self.ready.append(Trajectory(obs, actions, rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
         self.t += 1
         return tr
 
+    def _columns(self) -> np.ndarray:
+        """The env of each column of the step in hand: in lockstep, column ``i`` is env ``i``."""
+        return self._envs
+
+    def _gather(self, k: int, env: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Observations, actions and rewards of the episode of ``env`` (column ``k``) that ends at the step in hand."""
+        rows = slice(int(self.start[env]) - self.base, self.t + 1 - self.base)
+        return self.buf_obs[rows, k].copy(), self.buf_act[rows, k].copy(), self.buf_rew[rows, k].copy()  # type: ignore[index]
+
+    def take(self, n: int) -> list[Trajectory]:
+        """Up to ``n`` ready episodes, the oldest first; the rest wait for the next batch."""
+        out, self.ready = self.ready[:n], self.ready[n:]
+        return out
+
     def collect(self, algo: Actor) -> EpisodeBatch:
         while len(self.ready) < self.episodes:
-            self.begin(algo)
-            self.finish()
-        episodes, self.ready = self.ready[: self.episodes], self.ready[self.episodes :]
-        return episode_batch(episodes)
+            self.send(algo.act(self.obs, explore=True))
+            self.receive()
+        return episode_batch(self.take(self.episodes))
 
 
 class AsyncEpisodeCollector(EpisodeCollector):
@@ -151,20 +159,17 @@ class AsyncEpisodeCollector(EpisodeCollector):
         self.sent_act: np.ndarray | None = None
         self.outstanding = np.zeros(self.num_envs, dtype=bool)
 
-    def send(self, obs: np.ndarray, actions: np.ndarray) -> None:
+    def send(self, actions: np.ndarray) -> None:
         if self.sent_obs is None:
-            self.sent_obs = np.zeros((self.num_envs, *obs.shape[1:]), dtype=obs.dtype)
+            self.sent_obs = np.zeros((self.num_envs, *self.obs.shape[1:]), dtype=self.obs.dtype)
             self.sent_act = np.zeros((self.num_envs, *actions.shape[1:]), dtype=actions.dtype)
         with atomic():
-            self.sent_obs[self.ids] = obs
+            self.sent_obs[self.ids] = self.obs
             self.sent_act[self.ids] = actions  # type: ignore[index]
             self.outstanding[self.ids] = True
-            super().send(obs, actions)
+            super().send(actions)
 
-    def _record(self, result: Any) -> Transition:
-        if result is None:
-            result = self.envs.step(self._env_actions)
-        self._future, self.pending = None, None
+    def _record(self, actions: np.ndarray, result: Any) -> Transition:
         next_obs, rewards, terminated, truncated, info = result
         ids = info["env_id"]
         valid = self.outstanding[ids] & ~self.prev_done[ids]
@@ -176,20 +181,25 @@ class AsyncEpisodeCollector(EpisodeCollector):
         return tr
 
     def _keep(self, tr: Transition) -> Transition:
-        ids = self.ids
-        self._store(tr.obs, tr.actions, tr.rewards)
-        self.buf_ids[self.t - self.base] = ids
-        self.start[ids[~tr.valid]] = self.t + 1  # no transition: the env's episode starts at its next step
-        for k in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid):
-            first = int(self.start[ids[k]]) - self.base
-            rows, cols = np.nonzero(self.buf_ids[first : self.t + 1 - self.base] == ids[k])
-            rows += first
-            rewards = self.buf_rew[rows, cols]
-            episode = Trajectory(self.buf_obs[rows, cols], self.buf_act[rows, cols], rewards, bool(tr.terminated[k]), tr.next_obs[k].copy())
-            self.ready.append(episode)
-            self.finished.append(Episode(float(rewards.sum()), len(rewards), self.env_steps))
-        self.t += 1
+        ready = len(self.ready)
+        super()._keep(tr)
+        for episode in self.ready[ready:]:  # the episode statistics wrapper needs lockstep batches: summed here
+            self.finished.append(Episode(float(episode.rewards.sum()), len(episode.rewards), self.env_steps))
         return tr
+
+    def _store(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        super()._store(obs, actions, rewards)
+        self.buf_ids[self.t - self.base] = self.ids
+
+    def _columns(self) -> np.ndarray:
+        return self.ids
+
+    def _gather(self, k: int, env: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows since the episode began where ``env`` appears (one vectorised lookup)."""
+        first = int(self.start[env]) - self.base
+        rows, cols = np.nonzero(self.buf_ids[first : self.t + 1 - self.base] == env)
+        rows += first
+        return self.buf_obs[rows, cols], self.buf_act[rows, cols], self.buf_rew[rows, cols]  # type: ignore[index]
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         """ale-py's emulator state cannot be saved, and a second reset would queue a second result for every env

@@ -44,8 +44,8 @@ class PipelinedCollector:
             g.env_steps = share
         self.groups[0].env_steps += value - share * len(self.groups)
 
-    def _finish(self, group: Collector) -> Transition:
-        tr = group.finish()
+    def _receive(self, group: Collector) -> Transition:
+        tr = group.receive()
         for episode in group.pop_finished():  # stamped with the run's env-step count, not the group's
             self.finished.append(replace(episode, env_step=self.env_steps))
         return tr
@@ -61,13 +61,11 @@ class PipelinedCollector:
         while sum(len(g.ready) for g in groups) < wanted:
             for g in groups:
                 if g.pending is not None:
-                    self._finish(g)
-                g.begin(algo)
+                    self._receive(g)
+                g.send(algo.act(g.obs, explore=True))
         episodes: list[Trajectory] = []
         for g in groups:  # the first ``wanted`` in group order; the rest wait in their group for the next batch
-            take = wanted - len(episodes)
-            episodes += g.ready[:take]
-            g.ready = g.ready[take:]
+            episodes += g.take(wanted - len(episodes))
         return episode_batch(episodes)
 
     def _rollout(self, algo: Actor) -> Rollout:
@@ -75,12 +73,12 @@ class PipelinedCollector:
         n_steps = groups[0].n_steps
         steps: list[list[Transition]] = [[] for _ in groups]
         for g in groups:
-            g.begin(algo)
+            g.send(algo.act(g.obs, explore=True))
         for t in range(n_steps):
             for g, g_steps in zip(groups, steps, strict=True):
-                g_steps.append(self._finish(g))
+                g_steps.append(self._receive(g))
                 if t < n_steps - 1:
-                    g.begin(algo)
+                    g.send(algo.act(g.obs, explore=True))
         # step t of every group side by side: the (N, ...) transition of all envs, then (T, N) as one collector gives
         return rollout([side_by_side(at_t) for at_t in zip(*steps, strict=True)])
 
@@ -91,7 +89,7 @@ class PipelinedCollector:
     def state_dict(self) -> dict[str, Any]:
         for g in self.groups:  # a step in flight is finished first, so the saved state is one consistent moment
             if g.pending is not None:
-                self._finish(g)
+                self._receive(g)
         return {"groups": [g.state_dict() for g in self.groups], "group_steps": [g.env_steps for g in self.groups]}
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:

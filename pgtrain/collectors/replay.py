@@ -31,13 +31,12 @@ class ReplayCollector(Collector):
         self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, act_space.shape, obs_space.dtype, np.float32)
 
     def collect(self, algo: Actor) -> Any:
-        obs = self.obs
         if self.env_steps < self.learning_starts:
-            actions = self.envs.action_space.sample().astype(np.float32)
+            self.send(self.envs.action_space.sample().astype(np.float32))
         else:
-            actions = algo.act(obs, explore=True)
-        _, _, terminated, truncated, valid = self.step(actions)
-        ended = (terminated | truncated) & valid
+            self.send(algo.act(self.obs, explore=True))
+        tr = self.receive()
+        ended = (tr.terminated | tr.truncated) & tr.valid
         if ended.any() and hasattr(algo, "reset_noise"):
             algo.reset_noise(ended)  # temporally correlated (OU) noise restarts with each episode
         return self.buffer if len(self.buffer) >= self.min_size else None

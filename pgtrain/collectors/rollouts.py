@@ -20,6 +20,6 @@ class RolloutCollector(Collector):
     def collect(self, algo: Actor) -> Rollout:
         steps: list[Transition] = []
         for _ in range(self.n_steps):
-            self.begin(algo)
-            steps.append(self.finish())
+            self.send(algo.act(self.obs, explore=True))
+            steps.append(self.receive())
         return rollout(steps)
