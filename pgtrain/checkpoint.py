@@ -16,20 +16,18 @@ import torch
 
 import pgtrain
 from pgtrain.errors import PgtrainError
+from pgtrain.files import AtomicPath
 
 FORMAT_VERSION = 1
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
     """Atomically write ``state`` (plus format and pgtrain versions) to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, "pgtrain_version": pgtrain.__version__, **state}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with AtomicPath(path) as tmp, open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import time
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from pgtrain import checkpoint
+from pgtrain import checkpoint, files
 from pgtrain.algos import algo_class, check_action_type
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
 from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, to_object
@@ -30,6 +29,7 @@ from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
 from pgtrain.playing import evaluate
+from pgtrain.tags import RETURN_TAG, SOLVED_TAG
 
 RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes
 
@@ -188,7 +188,7 @@ class Workspace:
         self.logger.show(self.collector.env_steps, self.sps(), self.recent_return(), force=True)
         self.save()
         summary = self.summary()
-        self._write_json(self.run_dir / "summary.json", summary)
+        files.write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         final = {"summary/final_return": summary["final_return"] if summary["final_return"] is not None else float("nan")}
         self.logger.hparams(flat_config(self.raw_cfg), final, self.collector.env_steps)
         self.logger.close()
@@ -198,7 +198,7 @@ class Workspace:
     def _on_episode(self, ret: float, length: int, step: int) -> None:
         self.episodes += 1
         self.returns.append(ret)
-        self.logger.scalar("train/episodic_return", ret, step)
+        self.logger.scalar(RETURN_TAG, ret, step)
         self.logger.scalar("train/episodic_length", length, step)
         window = self.cfg.env.solve_window
         threshold = self.cfg.env.solve_threshold
@@ -206,7 +206,7 @@ class Workspace:
             recent = list(self.returns)[-window:]
             if sum(recent) / window >= threshold:
                 self.solved = {"env_steps": step, "episodes": self.episodes, "wall_time_s": self.wall_time()}
-                self.logger.scalar("train/solved_at_wall_s", self.solved["wall_time_s"], step)
+                self.logger.scalar(SOLVED_TAG, self.solved["wall_time_s"], step)
 
     def _log_progress(self, step: int) -> None:
         sps = self.sps()
@@ -315,7 +315,7 @@ class Workspace:
         if periodic:
             checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)
         checkpoint.save(self.ckpt_dir / "last.pt", state)
-        self._write_json(self.run_dir / "summary.json", self.summary())
+        files.write_text(self.run_dir / "summary.json", json.dumps(self.summary(), indent=2) + "\n")
 
     def _restore(self, state: dict[str, Any]) -> int:
         if state.get("algo") != self.cfg.algo.name or state.get("env") != self.cfg.env.name:
@@ -351,12 +351,6 @@ class Workspace:
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-
-    @staticmethod
-    def _write_json(path: Path, data: dict[str, Any]) -> None:
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
 
 
 def _next_due(step: int, interval: int) -> float:

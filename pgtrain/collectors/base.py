@@ -6,11 +6,11 @@ from __future__ import annotations
 from concurrent.futures import Executor, Future
 from typing import Any, Protocol
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
 from pgtrain.batches import Episode, Transition
+from pgtrain.envs import clip_actions
 from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
 from pgtrain.interrupts import atomic
 
@@ -37,9 +37,6 @@ class Collector:
         self.ids = info.get("env_id")  # ale-py's async mode: the envs of the batch in hand
         envs.action_space.seed(seed)
         self.prev_done = np.zeros(self.num_envs, dtype=bool)
-        space = envs.single_action_space
-        # Gaussian samples may leave the action box: the env gets them clipped, the algorithm keeps them as sampled.
-        self.bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
         self.env_steps = 0
         self.finished: list[Episode] = []
         self.executor = executor
@@ -49,7 +46,7 @@ class Collector:
 
     def send(self, actions: np.ndarray) -> None:
         """Start the vector step that takes ``actions`` in ``self.obs``."""
-        env_actions = actions if self.bounds is None else np.clip(actions, *self.bounds)
+        env_actions = clip_actions(self.envs.single_action_space, actions)
         with atomic():  # a step started is always one that receive() or drain() will finish
             if self.executor is not None:
                 self._future = self.executor.submit(self.envs.step, env_actions)
