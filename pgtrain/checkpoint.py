@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import pgtrain
@@ -47,6 +49,32 @@ def load(path: Path) -> dict[str, Any]:
             f"version {FORMAT_VERSION}; use the pgtrain version that wrote it ({state.get('pgtrain_version', 'unknown')})"
         )
     return state
+
+
+def capture_rng(cuda: bool) -> dict[str, Any]:
+    """The state of every RNG a run draws from: Python's, numpy's global one, torch's, and with ``cuda`` CUDA's own
+    generators (sampling on the GPU draws from them); plain lists and tensors, as a weights-only checkpoint holds."""
+    numpy_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": numpy_state[1].tolist(),
+        "numpy_pos": int(numpy_state[2]),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if cuda else None,
+    }
+
+
+def restore_rng(state: dict[str, Any], cuda: bool) -> None:
+    """Put back what :func:`capture_rng` captured (CUDA's generators only on a CUDA run with as many GPUs)."""
+    random.setstate(_as_tuple(state["python"]))
+    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), state["numpy_pos"], 0, 0.0))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and cuda and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
 def check_run_dir(run_dir: Path) -> None:
