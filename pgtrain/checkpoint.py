@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pgtrain
 from pgtrain.errors import PgtrainError
+from pgtrain.files import AtomicPath, write_text
 
 # torch is imported inside save() and load(): the run-directory checks below serve refused commands, which never
 # wait for torch's import (see pgtrain.cli)
@@ -25,14 +27,11 @@ def save(path: Path, state: dict[str, Any]) -> None:
     """Atomically write ``state`` (plus format and pgtrain versions) to ``path``."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, "pgtrain_version": pgtrain.__version__, **state}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with AtomicPath(path) as tmp, open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -54,6 +53,38 @@ def load(path: Path) -> dict[str, Any]:
             f"version {FORMAT_VERSION}; use the pgtrain version that wrote it ({state.get('pgtrain_version', 'unknown')})"
         )
     return state
+
+
+def capture_rng(cuda: bool) -> dict[str, Any]:
+    """The state of every RNG a run draws from: Python's, numpy's global one, torch's, and with ``cuda`` CUDA's own
+    generators (sampling on the GPU draws from them); plain lists and tensors, as a weights-only checkpoint holds."""
+    import numpy as np
+    import torch
+
+    numpy_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": numpy_state[1].tolist(),
+        "numpy_pos": int(numpy_state[2]),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if cuda else None,
+    }
+
+
+def restore_rng(state: dict[str, Any], cuda: bool) -> None:
+    """Put back what :func:`capture_rng` captured (CUDA's generators only on a CUDA run with as many GPUs)."""
+    import numpy as np
+    import torch
+
+    random.setstate(_as_tuple(state["python"]))
+    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), state["numpy_pos"], 0, 0.0))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and cuda and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -87,7 +118,5 @@ def record_resume(run_dir: Path, cfg: Any, overrides: list[str], env_steps: int)
     path = hydra_dir / f"resume_{k}.yaml"
     typed = " ".join(overrides) or "(no overrides)"
     header = f"# pgtrain resume={run_dir} {typed}\n# resumed at env step {env_steps}; .hydra/config.yaml holds the run's first config\n"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(header + OmegaConf.to_yaml(cfg))
-    os.replace(tmp, path)
+    write_text(path, header + OmegaConf.to_yaml(cfg))
     return path

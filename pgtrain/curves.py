@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from pgtrain.tags import RETURN_TAG
+
 
 @dataclass
 class Curve:
@@ -18,7 +20,7 @@ class Curve:
     wall: np.ndarray
 
 
-def load_curve(run_dir: Path | str, tag: str = "train/episodic_return") -> Curve:
+def load_curve(run_dir: Path | str, tag: str = RETURN_TAG) -> Curve:
     """All points of ``tag`` in ``run_dir``'s event files, sorted by step (empty arrays when the tag is absent)."""
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()

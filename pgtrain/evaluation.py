@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pgtrain import checkpoint
+from pgtrain import checkpoint, files
 from pgtrain.errors import PgtrainError
 from pgtrain.playing import Mp4Writer, make_play_env, play_episode, render_fps
 
@@ -112,9 +111,7 @@ def evaluate_run(
         "videos": videos,
         "device": str(algo.device),
     }
-    tmp = run_dir / f".eval.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, run_dir / "eval.json")
+    files.write_text(run_dir / "eval.json", json.dumps(report, indent=2) + "\n")
     return report
 
 

@@ -1,6 +1,6 @@
-"""Playing single episodes with a policy, rendering them, and writing MP4 videos (for ``pgtrain-eval`` and for the
-videos recorded during training). Videos show what the env renders (``render_mode="rgb_array"``): for Pong that is
-the real game screen, not the preprocessed observation."""
+"""Playing episodes with a policy: a training run's evaluation episodes, and single episodes, rendered and written as
+MP4 videos (for ``pgtrain-eval`` and for the videos recorded during training). Videos show what the env renders
+(``render_mode="rgb_array"``): for Pong that is the real game screen, not the preprocessed observation."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from pgtrain.errors import PgtrainError
+from pgtrain.files import AtomicPath
 
 DEFAULT_FPS = 30
 
@@ -39,15 +40,14 @@ def play_episode(
 
     ``on_frame`` receives every rendered ``(H, W, 3)`` uint8 frame, the reset frame included (``length + 1`` frames).
     """
-    space = envs.single_action_space
+    from pgtrain.envs import clip_actions
+
     obs, _ = envs.reset(seed=seed)
     if on_frame is not None:
         on_frame(_frame(envs))
     total, length, done = 0.0, 0, False
     while not done:
-        actions = algo.act(obs, explore=explore)
-        if isinstance(space, gym.spaces.Box):
-            actions = np.clip(actions, space.low, space.high)
+        actions = clip_actions(envs.single_action_space, algo.act(obs, explore=explore))
         obs, rewards, terminated, truncated, _ = envs.step(actions)
         total += float(rewards[0])
         length += 1
@@ -55,6 +55,28 @@ def play_episode(
         if on_frame is not None:
             on_frame(_frame(envs))
     return total, length
+
+
+def evaluate(algo: Any, env_cfg: Any, episodes: int, seed: int, explore: bool = False) -> list[float]:
+    """Returns of ``episodes`` episodes played with deterministic actions (``explore=False``), one per env copy: a
+    training run's evaluation."""
+    from pgtrain.envs import clip_actions, make_vec_env
+
+    if getattr(env_cfg, "async_batch", 0):
+        env_cfg = dataclasses.replace(env_cfg, async_batch=0)  # every episode in lockstep
+    envs = make_vec_env(env_cfg, episodes)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        returns = np.zeros(episodes)
+        running = np.ones(episodes, dtype=bool)
+        while running.any():
+            actions = clip_actions(envs.single_action_space, algo.act(obs, explore=explore))
+            obs, rewards, terminated, truncated, _ = envs.step(actions)
+            returns += rewards * running
+            running &= ~(terminated | truncated)
+        return returns.tolist()
+    finally:
+        envs.close()
 
 
 def _frame(envs: gym.vector.VectorEnv) -> np.ndarray:
@@ -77,7 +99,7 @@ class Mp4Writer:
     def __init__(self, path: Path, fps: float) -> None:
         self.path = Path(path)
         self.fps = fps
-        self.tmp = self.path.with_name(f".{self.path.stem}.tmp-{os.getpid()}.mp4")
+        self.file = AtomicPath(self.path)
         self.gen: Any = None
         self.frames = 0
 
@@ -89,7 +111,7 @@ class Mp4Writer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.size = (w + w % 2, h + h % 2)
             self.gen = imageio_ffmpeg.write_frames(
-                str(self.tmp), self.size, fps=self.fps, macro_block_size=2, ffmpeg_log_level="error", quality=7
+                str(self.file.tmp), self.size, fps=self.fps, macro_block_size=2, ffmpeg_log_level="error", quality=7
             )
             self.gen.send(None)
         if (w, h) != self.size:
@@ -101,12 +123,12 @@ class Mp4Writer:
         if self.gen is None:
             raise PgtrainError(f"no frames to write into {self.path}")
         self.gen.close()
-        os.replace(self.tmp, self.path)
+        self.file.commit()
 
     def abort(self) -> None:
         if self.gen is not None:
             self.gen.close()
-        self.tmp.unlink(missing_ok=True)
+        self.file.discard()
 
 
 class FrameSampler:

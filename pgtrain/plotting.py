@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,8 +22,9 @@ import numpy as np
 from pgtrain.config import RUN_CONTROL_KEYS
 from pgtrain.curves import load_curve, running_mean
 from pgtrain.errors import PgtrainError
+from pgtrain.files import AtomicPath
+from pgtrain.tags import RETURN_TAG
 
-RETURN_TAG = "train/episodic_return"
 # Runs differing only in these belong to one group.
 IGNORED_KEYS = ("seed", "resume", "hydra", *RUN_CONTROL_KEYS)
 
@@ -185,12 +185,9 @@ def plot(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, format="png")
+    with AtomicPath(out) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, out)
     return drawn
 
 

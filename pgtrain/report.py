@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pgtrain import files
 from pgtrain.errors import PgtrainError
 from pgtrain.plotting import Group, find_runs, group_runs, plot
 
@@ -282,9 +282,7 @@ def write_report(sweep_dir: Path, out_dir: Path | None = None) -> tuple[Path, li
             continue
         pngs[env] = name
     md = out_dir / "report.md"
-    tmp = md.with_name(f".report.md.tmp-{os.getpid()}")
-    tmp.write_text(markdown(sweep_dir, rows, common, pngs))
-    os.replace(tmp, md)
+    files.write_text(md, markdown(sweep_dir, rows, common, pngs))
     return md, [out_dir / p for p in pngs.values()], rows
 
 

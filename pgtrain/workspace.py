@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import time
@@ -21,14 +20,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from pgtrain import checkpoint
+from pgtrain import checkpoint, files
 from pgtrain.algos import algo_class
-from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector, evaluate
+from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
 from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, check
 from pgtrain.envs import make_vec_env
 from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
+from pgtrain.playing import evaluate
+from pgtrain.tags import RETURN_TAG, SOLVED_TAG
 
 RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes (DDPG: after warm-up)
 
@@ -89,6 +90,21 @@ def make_collector(kind: str, env_groups: list[Any], cfg: Config) -> Collector |
     return groups[0] if executor is None else PipelinedCollector(groups, executor)
 
 
+class Every:
+    """Due each time the env-step count reaches the next multiple of ``interval``, never when it is 0. The first is
+    the multiple after ``step``: a resumed run follows the intervals it is given, whatever the earlier ones were."""
+
+    def __init__(self, interval: int, step: int = 0) -> None:
+        self.interval = interval
+        self.next = (step // interval + 1) * interval if interval else math.inf
+
+    def __call__(self, step: int) -> bool:
+        if step < self.next:
+            return False
+        self.next += self.interval
+        return True
+
+
 class Workspace:
     """One run: ``Workspace(cfg, run_dir).train()`` trains to ``total_steps`` (or resumes from ``checkpoints/last.pt``)."""
 
@@ -111,9 +127,7 @@ class Workspace:
         self.returns: deque[float] = deque(maxlen=max(RETURN_WINDOW, cfg.env.solve_window))
         self.solved: dict[str, float] | None = None
         self.wall_offset = 0.0  # wall seconds spent by earlier processes of this run
-        self.next_checkpoint = cfg.checkpoint_interval or math.inf
-        self.next_eval = cfg.eval_interval or math.inf
-        self.next_video = cfg.video_interval or math.inf
+        self.eval_due, self.video_due, self.checkpoint_due = self._schedules(0)
         self.last_eval: float | None = None
         start_step = 0
         if resume:
@@ -155,14 +169,11 @@ class Workspace:
                 # log
                 self._log_progress(step)
                 # evaluate, checkpoint
-                if step >= self.next_eval:
-                    self.next_eval += cfg.eval_interval
+                if self.eval_due(step):
                     self._evaluate(step)
-                if step >= self.next_video:
-                    self.next_video += cfg.video_interval
+                if self.video_due(step):
                     self._record_video(step)
-                if step >= self.next_checkpoint:
-                    self.next_checkpoint += cfg.checkpoint_interval
+                if self.checkpoint_due(step):
                     self.save(periodic=True)
                     last_ckpt_time = time.perf_counter()
                 elif cfg.checkpoint_every_s and time.perf_counter() - last_ckpt_time >= cfg.checkpoint_every_s:
@@ -186,7 +197,7 @@ class Workspace:
         self.logger.show(self.collector.env_steps, self.sps(), self.recent_return(), force=True)
         self.save()
         summary = self.summary()
-        self._write_json(self.run_dir / "summary.json", summary)
+        files.write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         final = {"summary/final_return": summary["final_return"] if summary["final_return"] is not None else float("nan")}
         self.logger.hparams(flat_config(self.raw_cfg), final, self.collector.env_steps)
         self.logger.close()
@@ -195,7 +206,7 @@ class Workspace:
 
     def _on_episode(self, ret: float, length: int, step: int, warmup: bool = False) -> None:
         self.episodes += 1
-        self.logger.scalar("train/episodic_return", ret, step)
+        self.logger.scalar(RETURN_TAG, ret, step)
         self.logger.scalar("train/episodic_length", length, step)
         if warmup:  # DDPG's random warm-up actions played (part of) it: final_return and the solve window skip it
             return
@@ -206,7 +217,7 @@ class Workspace:
             recent = list(self.returns)[-window:]
             if sum(recent) / window >= threshold:
                 self.solved = {"env_steps": step, "episodes": self.episodes, "wall_time_s": self.wall_time()}
-                self.logger.scalar("train/solved_at_wall_s", self.solved["wall_time_s"], step)
+                self.logger.scalar(SOLVED_TAG, self.solved["wall_time_s"], step)
 
     def _log_progress(self, step: int) -> None:
         sps = self.sps()
@@ -296,26 +307,19 @@ class Workspace:
                 "env_steps": self.collector.env_steps,
                 "episodes": self.episodes,
                 "wall_time_s": self.wall_time(),
-                "next_checkpoint": float(self.next_checkpoint),
-                "next_eval": float(self.next_eval),
+                "next_checkpoint": float(self.checkpoint_due.next),
+                "next_eval": float(self.eval_due.next),
                 "returns": list(self.returns),
                 "solved": self.solved,
                 "last_eval": self.last_eval,
             },
-            "rng": {
-                "python": random.getstate(),
-                "numpy": np.random.get_state()[1].tolist(),
-                "numpy_pos": int(np.random.get_state()[2]),
-                "torch": torch.get_rng_state(),
-                # sampling on the GPU draws from CUDA's own generators
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-            },
+            "rng": checkpoint.capture_rng(cuda=self.device.type == "cuda"),
             "collector_state": collector_state,  # a replay buffer when algo.save_buffer=true, else empty
         }
         if periodic:
             checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)
         checkpoint.save(self.ckpt_dir / "last.pt", state)
-        self._write_json(self.run_dir / "summary.json", self.summary())
+        files.write_text(self.run_dir / "summary.json", json.dumps(self.summary(), indent=2) + "\n")
 
     def _restore(self, state: dict[str, Any]) -> int:
         if state.get("algo") != self.cfg.algo.name or state.get("env") != self.cfg.env.name:
@@ -331,38 +335,21 @@ class Workspace:
         self.episodes = int(c["episodes"])
         self.wall_offset = float(c["wall_time_s"])
         # schedules follow the current intervals, which a resume may change (e.g. eval_interval from 0)
-        self.next_checkpoint = _next_due(self.collector.env_steps, self.cfg.checkpoint_interval)
-        self.next_eval = _next_due(self.collector.env_steps, self.cfg.eval_interval)
-        self.next_video = _next_due(self.collector.env_steps, self.cfg.video_interval)
+        self.eval_due, self.video_due, self.checkpoint_due = self._schedules(self.collector.env_steps)
         self.returns.extend(c["returns"])
         self.solved = c["solved"]
         self.last_eval = c["last_eval"]
-        rng = state["rng"]
-        random.setstate(_as_tuple(rng["python"]))
-        np.random.set_state(("MT19937", np.array(rng["numpy"], dtype=np.uint32), rng["numpy_pos"], 0, 0.0))
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") is not None and self.device.type == "cuda" and len(rng["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        checkpoint.restore_rng(state["rng"], cuda=self.device.type == "cuda")
         # the running episodes continue exactly where the env state can be saved; elsewhere (Pong, async) fresh ones start
         self.collector.load_state_dict(state.get("collector_state", {}))
         return self.collector.env_steps
+
+    def _schedules(self, step: int) -> tuple[Every, Every, Every]:
+        """Evaluation, video and checkpoint schedules from env step ``step`` on."""
+        cfg = self.cfg
+        return Every(cfg.eval_interval, step), Every(cfg.video_interval, step), Every(cfg.checkpoint_interval, step)
 
     def _seed(self, seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-
-    @staticmethod
-    def _write_json(path: Path, data: dict[str, Any]) -> None:
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-
-
-def _next_due(step: int, interval: int) -> float:
-    """The first multiple of ``interval`` after ``step`` (inf when the interval is 0: never)."""
-    return (step // interval + 1) * interval if interval else math.inf
-
-
-def _as_tuple(x: Any) -> Any:
-    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x

@@ -50,6 +50,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pgtrain import spawn
+from pgtrain.tags import RETURN_TAG, SOLVED_TAG
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -354,7 +357,7 @@ def run_pgtrain(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[st
         args.append("stop_on_solve=true")
     t0 = time.perf_counter()
     log = (workdir / f"pgtrain-{task.name}-{seed}.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "pgtrain.cli", *args], stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    proc = spawn.start(*args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     _wait(proc, task.max_wall_s + STARTUP_ALLOWANCE_S, f"pgtrain {task.name} seed {seed}")
     log.close()
     process_s = time.perf_counter() - t0
@@ -384,14 +387,14 @@ def pgtrain_curve(run_dir: Path, summary: dict, summary_path: Path) -> list[tupl
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
     tags = acc.Tags().get("scalars", [])
-    if "train/episodic_return" not in tags:
+    if RETURN_TAG not in tags:
         return []
-    if "train/solved_at_wall_s" in tags:
-        ev = acc.Scalars("train/solved_at_wall_s")[0]
+    if SOLVED_TAG in tags:
+        ev = acc.Scalars(SOLVED_TAG)[0]
         start = ev.wall_time - ev.value
     else:
         start = summary_path.stat().st_mtime - float(summary["wall_time_s"])
-    events = sorted(acc.Scalars("train/episodic_return"), key=lambda e: (e.step, e.wall_time))
+    events = sorted(acc.Scalars(RETURN_TAG), key=lambda e: (e.step, e.wall_time))
     return [(e.wall_time - start, int(e.step), float(e.value)) for e in events]
 
 

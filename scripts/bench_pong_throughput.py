@@ -29,7 +29,6 @@ import argparse
 import json
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from hydra import compose, initialize_config_dir
 
+from pgtrain import spawn
 from pgtrain.cli import CONFIG_DIR  # registers the schemas
 from pgtrain.config import to_object
 from pgtrain.envs import make_vec_env
@@ -86,7 +86,7 @@ def training_steps_per_s(overrides: list[str], seconds: float, workdir: Path) ->
     its training loop started (its TensorBoard file appears just before)."""
     run_dir = workdir / "train"
     args = [*overrides, "total_steps=1000000000", f"hydra.run.dir={run_dir}", "progress=false", "checkpoint_every_s=0"]
-    proc = subprocess.Popen([sys.executable, "-m", "pgtrain.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = spawn.start(*args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while proc.poll() is None and not list(run_dir.glob("events.out.tfevents.*")):
         time.sleep(0.1)
     time.sleep(seconds)

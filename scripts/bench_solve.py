@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from pgtrain import spawn
 
 
 def run_seed(algo: str, env: str, seed: int, full: bool, extra: list[str], workdir: Path) -> dict:
@@ -28,7 +29,7 @@ def run_seed(algo: str, env: str, seed: int, full: bool, extra: list[str], workd
     if not full:
         args.append("stop_on_solve=true")
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "pgtrain.cli", *args], capture_output=True, text=True)
+    res = spawn.run(*args)
     process_s = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"seed {seed} failed: {res.stderr.strip()}")

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pgtrain.curves import load_curve, running_mean
-
-TAG = "train/episodic_return"
+from pgtrain.tags import RETURN_TAG
 
 
 def first_reach(values: np.ndarray, level: float) -> int | None:
@@ -61,7 +60,7 @@ def main() -> None:
     levels = [0.0, *args.target]
     fig, (ax_t, ax_s) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=120, sharey=True)
     for run in args.runs:
-        curve = load_curve(run, TAG)
+        curve = load_curve(run, RETURN_TAG)
         if len(curve.values) == 0:
             print(f"{run}: no finished games yet")
             continue

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from pgtrain import spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,8 +17,7 @@ def run_cli(
     *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None, module: str = "pgtrain.cli"
 ) -> subprocess.CompletedProcess:
     """``python -m <module> ARGS`` (the ``pgtrain`` console script's code) in ``cwd``; stdout is not a terminal."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return spawn.run(*args, module=module, cwd=cwd, timeout=timeout, env=env)
 
 
 def read_summary(run_dir: Path) -> dict:

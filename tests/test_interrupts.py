@@ -66,11 +66,11 @@ def test_atomic_holds_a_signal_until_the_block_ends(sigint_raises):
 def test_a_signal_inside_a_synchronous_step_is_raised_after_it_is_recorded(sigint_raises):
     c = EpisodeCollector(signalling_env(3, k=5), seed=0, episodes=2)
     for _ in range(4):
-        c.begin(Left())
-        c.finish()
-    c.begin(Left())
+        c.send(Left().act(c.obs))
+        c.receive()
+    c.send(Left().act(c.obs))
     with pytest.raises(Interrupted):
-        c.finish()
+        c.receive()
     assert c.pending is None and c.t == 5 and c.env_steps == 15  # the 5th step was recorded whole
     np.testing.assert_array_equal(c.buf_rew[:5], 1.0)  # and its reward stored
 

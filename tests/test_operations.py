@@ -153,10 +153,19 @@ def test_resume_restores_counters_and_rng_states(first, tmp_path):
         assert random.getstate()[1] == tuple(state["rng"]["python"][1])
         for name, tensor in state["algo_state"]["policy"].items():
             assert torch.equal(ws.algo.policy.state_dict()[name], tensor)
-        assert ws.next_checkpoint == 3000 and ws.next_video == 3000  # the first multiples of the intervals after ~2,000
+        assert ws.checkpoint_due.next == 3000 and ws.video_due.next == 3000  # the first multiples of the intervals after ~2,000
     finally:
         ws.logger.close()
         ws.collector.close()
+
+
+def test_schedules_fall_due_at_each_multiple_of_their_interval():
+    from pgtrain.workspace import Every
+
+    due = Every(1000)
+    assert [step for step in (999, 1000, 1500, 2003, 2500, 3000) if due(step)] == [1000, 2003, 3000]
+    assert Every(1000, step=2000).next == 3000 and Every(1000, step=2999).next == 3000
+    assert not Every(0)(10**12)  # interval 0: never
 
 
 def test_resuming_a_finished_run_is_one_line_and_changes_nothing(first, tmp_path):

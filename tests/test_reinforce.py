@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pgtrain.algos.reinforce import Reinforce
-from pgtrain.collectors import EpisodeBatch
+from pgtrain.batches import EpisodeBatch
 from pgtrain.config import ReinforceConfig
 from pgtrain.nets import Policy
 

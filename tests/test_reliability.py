@@ -9,7 +9,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from pgtrain import checkpoint
+from pgtrain import checkpoint, files, spawn
 from pgtrain.curves import load_curve
 from tests.conftest import read_summary, run_cli
 
@@ -130,6 +129,16 @@ def test_checkpoints_are_atomic_and_versioned(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]  # no temporary file left behind
 
 
+def test_atomic_writes_leave_the_whole_file_or_nothing(tmp_path):
+    path = tmp_path / "d" / "summary.json"
+    with pytest.raises(RuntimeError), files.AtomicPath(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert list(path.parent.iterdir()) == []  # neither the file nor its temporary twin
+    files.write_text(path, "whole")
+    assert path.read_text() == "whole" and [p.name for p in path.parent.iterdir()] == ["summary.json"]
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
     end = time.time() + timeout
     while not path.exists():
@@ -139,13 +148,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 
 def _popen(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pgtrain.cli", *args, "progress=false"],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return spawn.start(*args, "progress=false", cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

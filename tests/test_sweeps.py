@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from pgtrain import spawn
 from pgtrain.report import bootstrap_ci, iqm
 from tests.conftest import read_summary, run_cli
 
@@ -88,9 +89,7 @@ def test_grid_runs_every_job_in_a_directory_named_by_its_overrides(grid: Path) -
 def test_joblib_launcher_runs_jobs_in_worker_processes(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}"]
-    with subprocess.Popen(
-        [sys.executable, "-m", "pgtrain.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
+    with spawn.start(*args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in output

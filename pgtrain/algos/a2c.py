@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from pgtrain.algos.base import Algorithm
-from pgtrain.collectors import Rollout
+from pgtrain.batches import Rollout
 from pgtrain.config import A2CConfig, CriticTarget
 from pgtrain.nets import Policy, ValueNet, make_optimizer, orthogonal_init
 from pgtrain.returns import gae, td_targets

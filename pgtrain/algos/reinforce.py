@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from pgtrain.algos.base import Algorithm
-from pgtrain.collectors import EpisodeBatch
+from pgtrain.batches import EpisodeBatch
 from pgtrain.config import Baseline, ReinforceConfig, ReturnType
 from pgtrain.nets import Policy, ValueNet, make_optimizer
 from pgtrain.returns import episode_returns

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
@@ -31,6 +32,14 @@ def make_vec_env(cfg: EnvConfig, num_envs: int, render_mode: str | None = None) 
     if getattr(envs.unwrapped, "batch_size", envs.num_envs) < envs.num_envs:
         return envs  # ale-py's async mode: batches of some envs; the collector sums the episodes (AsyncEpisodeCollector)
     return RecordEpisodeStatistics(envs, buffer_length=max(cfg.solve_window, 100))
+
+
+def clip_actions(space: gym.Space, actions: np.ndarray) -> np.ndarray:
+    """What the env gets of a policy's actions: Gaussian samples may leave a Box and are clipped to it (the algorithm
+    keeps them as sampled); actions of other spaces pass as they are."""
+    if isinstance(space, gym.spaces.Box):
+        return np.clip(actions, space.low, space.high)
+    return actions
 
 
 def _make_gym_vec_env(cfg: EnvConfig, num_envs: int, render_mode: str | None) -> VectorEnv:

@@ -1,0 +1,208 @@
+"""Whole episodes for REINFORCE: in lockstep (:class:`EpisodeCollector`) or from ale-py's async mode
+(:class:`AsyncEpisodeCollector`)."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+from pgtrain.batches import Episode, EpisodeBatch, Trajectory, Transition, episode_batch
+from pgtrain.collectors.base import Actor, Collector
+from pgtrain.envs.state import from_saved, to_saved
+from pgtrain.interrupts import atomic
+
+
+class EpisodeCollector(Collector):
+    """Runs the envs until ``episodes`` whole episodes have finished and returns them.
+
+    Per-step data goes into growable ``(time, env)`` arrays; an episode is the slice of its env's column from its
+    first step to its last, so no per-env Python work happens in the step loop. Episodes still running when a batch
+    is handed over keep going after the update (their early steps came from the previous policy: the usual,
+    small, staleness of vectorised REINFORCE).
+    """
+
+    def __init__(self, envs: VectorEnv, seed: int, episodes: int, executor: Executor | None = None) -> None:
+        super().__init__(envs, seed, executor)
+        self.episodes = episodes
+        self.capacity = 1024
+        self.base = 0  # absolute step index of row 0 of the buffers
+        self.t = 0  # absolute index of the next step
+        self.start = np.zeros(self.num_envs, dtype=np.int64)  # absolute step at which each env's episode began
+        self.buf_obs: np.ndarray | None = None
+        self.buf_act: np.ndarray | None = None
+        self.buf_rew = np.zeros((self.capacity, self.num_envs), dtype=np.float32)
+        self.ready: list[Trajectory] = []  # finished episodes not handed over yet
+        self._envs = np.arange(self.num_envs)
+
+    def _store(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        if self.buf_obs is None:
+            self.buf_obs = np.zeros((self.capacity, *obs.shape), dtype=obs.dtype)
+            self.buf_act = np.zeros((self.capacity, *actions.shape), dtype=actions.dtype)
+        row = self.t - self.base
+        if row == self.capacity:
+            self._compact()  # only when full: each compaction moves at most the rows still needed, amortised O(1)
+            row = self.t - self.base
+            if row > self.capacity // 2:
+                self._grow()
+        self.buf_obs[row] = obs
+        self.buf_act[row] = actions
+        self.buf_rew[row] = rewards
+
+    def _grow(self) -> None:
+        self.capacity *= 2
+        for name in self._BUFFERS:
+            old = getattr(self, name)
+            new = np.zeros((self.capacity, *old.shape[1:]), dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def _compact(self) -> None:
+        """Drop the rows older than every running episode's first step."""
+        keep_from = int(self.start.min()) - self.base
+        if keep_from <= 0:
+            return
+        used = self.t - self.base
+        for buf in (getattr(self, name) for name in self._BUFFERS):
+            buf[: used - keep_from] = buf[keep_from:used]
+        self.base += keep_from
+
+    _BUFFERS = ("buf_obs", "buf_act", "buf_rew")
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if state and self.buf_obs is not None:
+            self._compact()  # save only the rows the running episodes still need
+            used = self.t - self.base
+            state["episodes"] = {
+                **{name: to_saved(getattr(self, name)[:used]) for name in self._BUFFERS},
+                "base": self.base,
+                "t": self.t,
+                "start": to_saved(self.start),
+                "ready": [[to_saved(x) if isinstance(x, np.ndarray) else x for x in episode] for episode in self.ready],
+            }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        if not super().load_state_dict(state):
+            self.start[:] = self.t  # fresh episodes everywhere; finished ones waiting in ``ready`` are dropped
+            self.ready = []
+            return False
+        if "episodes" in state:
+            saved = state["episodes"]
+            self.base, self.t = int(saved["base"]), int(saved["t"])
+            self.start = from_saved(saved["start"])
+            for name in self._BUFFERS:
+                rows = from_saved(saved[name])
+                self.capacity = max(self.capacity, len(rows))
+                buf = np.zeros((self.capacity, *rows.shape[1:]), dtype=rows.dtype)
+                buf[: len(rows)] = rows
+                setattr(self, name, buf)
+            self.ready = [Trajectory(*(from_saved(x) for x in episode)) for episode in saved["ready"]]
+        return True
+
+    def _keep(self, tr: Transition) -> Transition:
+        """Store the step; an episode that ends here goes to ``ready``, gathered from the rows since it began."""
+        envs = self._columns()
+        self._store(tr.obs, tr.actions, tr.rewards)
+        self.start[envs[~tr.valid]] = self.t + 1  # an autoreset step: the new episode starts at the env's next step
+        for k in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid):
+            obs, actions, rewards = self._gather(k, int(envs[k]))
+            self.ready.append(Trajectory(obs, actions, rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
+        self.t += 1
+        return tr
+
+    def _columns(self) -> np.ndarray:
+        """The env of each column of the step in hand: in lockstep, column ``i`` is env ``i``."""
+        return self._envs
+
+    def _gather(self, k: int, env: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Observations, actions and rewards of the episode of ``env`` (column ``k``) that ends at the step in hand."""
+        rows = slice(int(self.start[env]) - self.base, self.t + 1 - self.base)
+        return self.buf_obs[rows, k].copy(), self.buf_act[rows, k].copy(), self.buf_rew[rows, k].copy()  # type: ignore[index]
+
+    def take(self, n: int) -> list[Trajectory]:
+        """Up to ``n`` ready episodes, the oldest first; the rest wait for the next batch."""
+        out, self.ready = self.ready[:n], self.ready[n:]
+        return out
+
+    def collect(self, algo: Actor) -> EpisodeBatch:
+        while len(self.ready) < self.episodes:
+            self.send(algo.act(self.obs, explore=True))
+            self.receive()
+        return episode_batch(self.take(self.episodes))
+
+
+class AsyncEpisodeCollector(EpisodeCollector):
+    """Whole episodes from ale-py's async mode (``env.async_batch``, envpool's scheme).
+
+    Each vector step sends the actions of the batch in hand and returns the first ``B`` envs to finish a step, named
+    by ``info["env_id"]``, while the other envs' emulators keep running: the emulator threads never wait for the
+    policy. An env's step result comes back in a later batch than the one its action was chosen in, so the collector
+    keeps each env's observation and action until then (``sent_obs``, ``sent_act``). Buffer rows are batches and
+    ``buf_ids`` names each column's env; an episode is gathered, when it ends, from the rows where its env appears
+    since the episode began (one vectorised lookup). Envs returned without an action outstanding (their first frame
+    after the reset) or after their episode ended (the autoreset step) carry no transition. Episode returns and lengths
+    are summed here: gymnasium's episode statistics wrapper needs lockstep batches.
+    """
+
+    _BUFFERS = ("buf_obs", "buf_act", "buf_rew", "buf_ids")
+
+    def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
+        super().__init__(envs, seed, episodes)
+        batch = envs.unwrapped.batch_size
+        self.buf_rew = np.zeros((self.capacity, batch), dtype=np.float32)
+        self.buf_ids = np.zeros((self.capacity, batch), dtype=np.int32)
+        self.sent_obs: np.ndarray | None = None
+        self.sent_act: np.ndarray | None = None
+        self.outstanding = np.zeros(self.num_envs, dtype=bool)
+
+    def send(self, actions: np.ndarray) -> None:
+        if self.sent_obs is None:
+            self.sent_obs = np.zeros((self.num_envs, *self.obs.shape[1:]), dtype=self.obs.dtype)
+            self.sent_act = np.zeros((self.num_envs, *actions.shape[1:]), dtype=actions.dtype)
+        with atomic():
+            self.sent_obs[self.ids] = self.obs
+            self.sent_act[self.ids] = actions  # type: ignore[index]
+            self.outstanding[self.ids] = True
+            super().send(actions)
+
+    def _record(self, actions: np.ndarray, result: Any) -> Transition:
+        next_obs, rewards, terminated, truncated, info = result
+        ids = info["env_id"]
+        valid = self.outstanding[ids] & ~self.prev_done[ids]
+        self.env_steps += int(valid.sum())
+        tr = Transition(self.sent_obs[ids], self.sent_act[ids], rewards, next_obs, terminated, truncated, valid)  # type: ignore[index]
+        self.outstanding[ids] = False
+        self.prev_done[ids] = terminated | truncated
+        self.obs, self.ids = next_obs, ids
+        return tr
+
+    def _keep(self, tr: Transition) -> Transition:
+        ready = len(self.ready)
+        super()._keep(tr)
+        for episode in self.ready[ready:]:  # the episode statistics wrapper needs lockstep batches: summed here
+            self.finished.append(Episode(float(episode.rewards.sum()), len(episode.rewards), self.env_steps))
+        return tr
+
+    def _store(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        super()._store(obs, actions, rewards)
+        self.buf_ids[self.t - self.base] = self.ids
+
+    def _columns(self) -> np.ndarray:
+        return self.ids
+
+    def _gather(self, k: int, env: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows since the episode began where ``env`` appears (one vectorised lookup)."""
+        first = int(self.start[env]) - self.base
+        rows, cols = np.nonzero(self.buf_ids[first : self.t + 1 - self.base] == env)
+        rows += first
+        return self.buf_obs[rows, cols], self.buf_act[rows, cols], self.buf_rew[rows, cols]  # type: ignore[index]
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """ale-py's emulator state cannot be saved, and a second reset would queue a second result for every env
+        still stepping: a resumed run keeps the fresh episodes this collector began with."""
+        self.start[:] = self.t
+        return False

@@ -1,0 +1,106 @@
+"""Several env groups stepped in turn, so that the policy works while the emulators run."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from pgtrain.batches import Episode, EpisodeBatch, Rollout, Trajectory, Transition, episode_batch, rollout, side_by_side
+from pgtrain.collectors.base import Actor, Collector
+from pgtrain.collectors.episodes import EpisodeCollector
+from pgtrain.collectors.rollouts import RolloutCollector
+
+
+class PipelinedCollector:
+    """Several env groups stepped in turn, so the policy works on one group while the others' emulators run.
+
+    Each group is an :class:`EpisodeCollector` or a :class:`RolloutCollector` of its own vector env whose steps run
+    in a background thread (ale-py and gymnasium's subprocess envs release the GIL while they step). The loop is
+    ``receive(g); act(g); send(g)`` over the groups: while group ``g``'s emulators run, the main thread takes group
+    ``g + 1``'s observations, runs the policy on them and stores the step. Episodes: the groups' last steps stay in
+    flight across the update, so the emulators also run while it learns (as vectorised REINFORCE already lets running
+    episodes cross updates). Rollouts: each group's ``n_steps`` are taken with the current policy and the batch is
+    the groups' columns side by side; nothing crosses an update, A2C stays on-policy.
+
+    Same interface as a :class:`Collector`: ``collect``, ``env_steps``, ``pop_finished``, ``state_dict``, ``close``.
+    """
+
+    def __init__(self, groups: list[EpisodeCollector] | list[RolloutCollector], executor: ThreadPoolExecutor) -> None:
+        self.groups = groups
+        self.executor = executor
+        self.num_envs = sum(g.num_envs for g in groups)
+        self.finished: list[Episode] = []
+
+    @property
+    def env_steps(self) -> int:
+        return sum(g.env_steps for g in self.groups)
+
+    @env_steps.setter
+    def env_steps(self, value: int) -> None:
+        """Spread a total over the groups (a checkpoint's ``group_steps`` then sets each exactly)."""
+        share = value // len(self.groups)
+        for g in self.groups:
+            g.env_steps = share
+        self.groups[0].env_steps += value - share * len(self.groups)
+
+    def _receive(self, group: Collector) -> Transition:
+        tr = group.receive()
+        for episode in group.pop_finished():  # stamped with the run's env-step count, not the group's
+            self.finished.append(replace(episode, env_step=self.env_steps))
+        return tr
+
+    def collect(self, algo: Actor) -> EpisodeBatch | Rollout:
+        if isinstance(self.groups[0], EpisodeCollector):
+            return self._episodes(algo)
+        return self._rollout(algo)
+
+    def _episodes(self, algo: Actor) -> EpisodeBatch:
+        groups: list[EpisodeCollector] = self.groups  # type: ignore[assignment]
+        wanted = groups[0].episodes
+        while sum(len(g.ready) for g in groups) < wanted:
+            for g in groups:
+                if g.pending is not None:
+                    self._receive(g)
+                g.send(algo.act(g.obs, explore=True))
+        episodes: list[Trajectory] = []
+        for g in groups:  # the first ``wanted`` in group order; the rest wait in their group for the next batch
+            episodes += g.take(wanted - len(episodes))
+        return episode_batch(episodes)
+
+    def _rollout(self, algo: Actor) -> Rollout:
+        groups: list[RolloutCollector] = self.groups  # type: ignore[assignment]
+        n_steps = groups[0].n_steps
+        steps: list[list[Transition]] = [[] for _ in groups]
+        for g in groups:
+            g.send(algo.act(g.obs, explore=True))
+        for t in range(n_steps):
+            for g, g_steps in zip(groups, steps, strict=True):
+                g_steps.append(self._receive(g))
+                if t < n_steps - 1:
+                    g.send(algo.act(g.obs, explore=True))
+        # step t of every group side by side: the (N, ...) transition of all envs, then (T, N) as one collector gives
+        return rollout([side_by_side(at_t) for at_t in zip(*steps, strict=True)])
+
+    def pop_finished(self) -> list[Episode]:
+        out, self.finished = self.finished, []
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        for g in self.groups:  # a step in flight is finished first, so the saved state is one consistent moment
+            if g.pending is not None:
+                self._receive(g)
+        return {"groups": [g.state_dict() for g in self.groups], "group_steps": [g.env_steps for g in self.groups]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        for g, steps in zip(self.groups, state.get("group_steps", []), strict=False):
+            g.env_steps = int(steps)
+        saved = state.get("groups") or [{} for _ in self.groups]
+        if len(saved) != len(self.groups):
+            saved = [{} for _ in self.groups]  # another env.pipeline_groups: fresh episodes everywhere
+        return all([g.load_state_dict(s) for g, s in zip(self.groups, saved, strict=True)])
+
+    def close(self) -> None:
+        for g in self.groups:
+            g.close()
+        self.executor.shutdown(wait=True)

@@ -1,0 +1,78 @@
+"""A replay buffer fed one vector step at a time, for off-policy algorithms (DDPG)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+from pgtrain.batches import Transition
+from pgtrain.collectors.base import Actor, Collector
+from pgtrain.envs.state import from_saved, to_saved
+
+
+class ReplayCollector(Collector):
+    """Steps every env once per :meth:`collect` and feeds a :class:`~pgtrain.buffers.ReplayBuffer` (DDPG).
+
+    For the first ``learning_starts`` env steps actions are drawn uniformly from the action space; after that the
+    algorithm chooses them with ``act(explore=True)`` (its exploration noise included). Only valid transitions are
+    stored, with the true final observation as ``s'`` and ``terminated`` (not truncated) as the done flag. Returns the
+    buffer once it holds ``max(learning_starts, batch_size)`` transitions, else None; the algorithm samples from it.
+    """
+
+    def __init__(self, envs: VectorEnv, seed: int, cfg: Any) -> None:
+        from pgtrain.buffers import ReplayBuffer
+
+        super().__init__(envs, seed)
+        self.learning_starts = cfg.learning_starts
+        self.min_size = min(max(cfg.learning_starts, cfg.batch_size), cfg.buffer_size)
+        self.save_buffer = cfg.save_buffer
+        obs_space, act_space = envs.single_observation_space, envs.single_action_space
+        self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, act_space.shape, obs_space.dtype, np.float32)
+        self.random_step = False  # the step in flight takes uniformly random actions
+        self.warmup = np.zeros(self.num_envs, dtype=bool)  # env i's running episode has taken random actions
+
+    def collect(self, algo: Actor) -> Any:
+        self.random_step = self.env_steps < self.learning_starts
+        if self.random_step:
+            self.send(self.envs.action_space.sample().astype(np.float32))
+        else:
+            self.send(algo.act(self.obs, explore=True))
+        tr = self.receive()
+        ended = (tr.terminated | tr.truncated) & tr.valid
+        if ended.any() and hasattr(algo, "reset_noise"):
+            algo.reset_noise(ended)  # temporally correlated (OU) noise restarts with each episode
+        return self.buffer if len(self.buffer) >= self.min_size else None
+
+    def _keep(self, tr: Transition) -> Transition:
+        if tr.valid.all():
+            self.buffer.add(tr.obs, tr.actions, tr.rewards, tr.next_obs, tr.terminated)
+        else:
+            v = tr.valid
+            self.buffer.add(tr.obs[v], tr.actions[v], tr.rewards[v], tr.next_obs[v], tr.terminated[v])
+        # mark the episodes that took random warm-up actions (the base class just appended those ending here, in env order)
+        self.warmup |= tr.valid & self.random_step
+        ended = np.flatnonzero((tr.terminated | tr.truncated) & tr.valid)
+        for episode, i in zip(self.finished[len(self.finished) - len(ended) :], ended, strict=True):
+            episode.warmup = bool(self.warmup[i])
+        self.warmup[ended] = False
+        return tr
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if state:  # the running episodes continue on resume: so do their warm-up marks
+            state["warmup"] = to_saved(self.warmup)
+        if self.save_buffer:
+            state["replay_buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        if "replay_buffer" in state:
+            self.buffer.load_state_dict(state["replay_buffer"])
+        continued = super().load_state_dict(state)
+        if continued and "warmup" in state:
+            self.warmup = from_saved(state["warmup"])
+        elif continued:  # a checkpoint without the marks (an older pgtrain): marked while the warm-up still runs
+            self.warmup[:] = self.env_steps < self.learning_starts
+        return continued

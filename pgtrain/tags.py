@@ -1,0 +1,4 @@
+"""TensorBoard tags that the training loop writes and other code reads back (plots, reports, benchmarks)."""
+
+RETURN_TAG = "train/episodic_return"  # each finished training episode's return, at the env step it ended
+SOLVED_TAG = "train/solved_at_wall_s"  # once: the wall seconds of the loop when the solve threshold was reached
