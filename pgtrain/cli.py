@@ -26,6 +26,9 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
 
     from pgtrain.config import RUN_CONTROL_KEYS, check, one_line, register_configs, typed_config
     from pgtrain.errors import PgtrainError
+
+    register_configs()
+    OmegaConf.register_new_resolver("pgtrain_groups", lambda: groups_help(), replace=True)  # --help's group listing
 except KeyboardInterrupt:
     print("pgtrain: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
@@ -53,10 +56,6 @@ def groups_help() -> str:
         options.sort(key=lambda o: o != chosen.get(group))
         lines.append(f"  {group + ':':<{width}} {' | '.join(options)}")
     return "\n".join(lines)
-
-
-register_configs()
-OmegaConf.register_new_resolver("pgtrain_groups", groups_help, replace=True)
 
 
 class RunGuard(Callback):

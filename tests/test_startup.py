@@ -174,7 +174,7 @@ def test_bench_startup_runs_once_and_prints_the_ratios(tmp_path):
     res = subprocess.run([sys.executable, str(BENCH), "--repeats", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     for line in ("pgtrain --help", "pgtrain algo.lr=-1 (refused)", "pgtrain total_steps=1000"):
-        assert re.search(rf"{re.escape(line)}\s+/ import torch.*x  \(target <= ", res.stdout), res.stdout
+        assert re.search(rf"{re.escape(line)}\s+/ import torch.*x \(.*x\)  \(target <= ", res.stdout), res.stdout
     ratios = json.loads(out.read_text())["ratios"]
     assert [r["target"] for r in ratios] == [0.5, 0.5, 1.3] and all(r["ratio"] > 0 for r in ratios)
 
