@@ -251,7 +251,9 @@ class PongConfig(EnvConfig):
     """ALE Pong from pixels."""
 
     frameskip: int = 4  # emulator frames per agent step
-    repeat_action_probability: float = 0.0  # sticky actions
+    # sticky actions: each emulator frame repeats the previous action with this probability (ALE/Pong-v5's and Machado
+    # et al. 2018's protocol); 0 = a deterministic game, which a policy can beat with an exploit (docs/pong.md)
+    repeat_action_probability: float = 0.25
     preprocess: str = "lecture"  # lecture: 80x80 binarised frame difference; stack: 84x84 grey frame stack (for cnn)
     frame_stack: int = 4  # frames stacked when preprocess=stack
     action_set: str = "updown"  # updown: 2 actions, policy 1 = UP, 0 = DOWN (the lecture's); minimal: ALE's 6 Pong actions

@@ -131,12 +131,48 @@ def pong_cfg(**kw: Any) -> PongConfig:
     return PongConfig(name="pong", id="ALE/Pong-v5", action_type="discrete", **kw)
 
 
+def test_the_default_protocol_is_ale_v5s_sticky_actions() -> None:
+    """env=pong composes to sticky actions 0.25 (ALE/Pong-v5's default) for every algorithm; 0 is one override away."""
+    from hydra import compose, initialize_config_dir
+
+    from pgtrain.cli import CONFIG_DIR
+    from pgtrain.config import to_object
+
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        for algo in ("reinforce", "a2c"):
+            assert to_object(compose("config", overrides=[f"algo={algo}", "env=pong"])).env.repeat_action_probability == 0.25
+        off = compose("config", overrides=["algo=reinforce", "env=pong", "env.repeat_action_probability=0"])
+        assert to_object(off).env.repeat_action_probability == 0.0
+    assert pong_cfg().repeat_action_probability == 0.25
+
+
+@pytest.mark.parametrize("backend", ["ale_vector", "gymnasium"])
+def test_sticky_actions_reach_the_emulator(backend: str) -> None:
+    """With sticky probability 1 every frame repeats the previous action, NOOP since the reset: the paddle never moves,
+    so always-UP and always-DOWN give the same frames; with 0 they differ. Checked on both backends, so the setting
+    is known to reach ale-py's C++ vector env and ALE/Pong-v5 alike."""
+
+    def frames(sticky: float, action: int) -> np.ndarray:
+        envs = make_vec_env(pong_cfg(backend=backend, vectorization="sync", repeat_action_probability=sticky), 1)
+        obs, _ = envs.reset(seed=0)
+        seq = [obs]
+        for _ in range(60):
+            obs, *_ = envs.step(np.array([action]))
+            seq.append(obs)
+        envs.close()
+        return np.array(seq)
+
+    assert np.array_equal(frames(1.0, 1), frames(1.0, 0))
+    assert not np.array_equal(frames(0.0, 1), frames(0.0, 0))
+
+
 def test_both_backends_give_the_same_observations() -> None:
-    """ale-py's AtariVectorEnv + the numpy vector wrapper == ALE/Pong-v5 + the per-env wrapper, frame for frame."""
+    """ale-py's AtariVectorEnv + the numpy vector wrapper == ALE/Pong-v5 + the per-env wrapper, frame for frame (in the
+    deterministic game: with sticky actions the two backends seed their randomness differently)."""
     actions = np.random.default_rng(0).integers(0, 2, size=(300, 2))
     runs = []
     for backend in ("ale_vector", "gymnasium"):
-        envs = make_vec_env(pong_cfg(backend=backend, vectorization="sync"), 2)
+        envs = make_vec_env(pong_cfg(backend=backend, vectorization="sync", repeat_action_probability=0.0), 2)
         obs, _ = envs.reset(seed=0)
         seq, rewards = [obs], []
         for a in actions:
@@ -190,7 +226,7 @@ def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
     frame for frame."""
     from pgtrain.collectors import AsyncEpisodeCollector
 
-    cfg = pong_cfg(async_batch=2, max_episode_steps=40)
+    cfg = pong_cfg(async_batch=2, max_episode_steps=40, repeat_action_probability=0.0)
     collector = AsyncEpisodeCollector(make_vec_env(cfg, 4), seed=0, episodes=6)
 
     class Random:
@@ -202,7 +238,7 @@ def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
     batch = collector.collect(Random())
     assert batch.lengths.tolist() == [40] * 6 and not batch.terminated.any()  # truncated by the 40-step limit
     assert collector.env_steps >= 240 and [e.length for e in collector.pop_finished()][:6] == [40] * 6
-    single = make_vec_env(pong_cfg(max_episode_steps=40), 1)
+    single = make_vec_env(pong_cfg(max_episode_steps=40, repeat_action_probability=0.0), 1)
     for k in range(6):
         rows = slice(40 * k, 40 * (k + 1))
         obs, _ = single.reset(seed=0)
