@@ -422,3 +422,61 @@ def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> No
     for run in figures["runs"]:
         assert run["train_sps"] > 0 and run["summary"]["env_steps"] > 0
         assert run["ratio_emulator"] == pytest.approx(run["train_sps"] / figures["emulator_sps"])
+
+
+def test_periodic_evaluation_plays_each_game_from_its_own_seed() -> None:
+    """collectors.evaluate (eval_interval) under the run's own env settings: with sticky actions, games played with the
+    same actions differ from game to game, because each env is reset with its own seed (seed + k); in the
+    deterministic game the same actions give the same game, so the difference comes from the seeds."""
+    from pgtrain.collectors import evaluate
+
+    class Recorder:
+        """Always UP; keeps every observation the evaluation hands it."""
+
+        def __init__(self) -> None:
+            self.seen: list[np.ndarray] = []
+
+        def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+            self.seen.append(obs.copy())
+            return np.ones(len(obs), dtype=np.int64)
+
+    def games(sticky: float) -> np.ndarray:
+        recorder = Recorder()
+        cfg = pong_cfg(max_episode_steps=80, repeat_action_probability=sticky, async_batch=2)
+        returns = evaluate(recorder, cfg, episodes=3, seed=11)
+        assert len(returns) == 3
+        return np.array(recorder.seen).transpose(1, 0, 2)  # (game, step, 6400)
+
+    sticky = games(0.25)
+    assert not np.array_equal(sticky[0], sticky[1]) and not np.array_equal(sticky[1], sticky[2])
+    assert not np.array_equal(sticky[0], sticky[2])
+    fixed = games(0.0)
+    assert np.array_equal(fixed[0], fixed[1]) and np.array_equal(fixed[1], fixed[2])
+
+
+def test_pgtrain_eval_plays_pong_under_the_protocol_or_an_override(cli, tmp_path: Path) -> None:
+    """pgtrain-eval on a Pong run plays under the run's own sticky actions (0.25) by default and under
+    env.repeat_action_probability=0 when told; each record says which, with its seeds and returns."""
+    import json
+
+    from tests.conftest import run_cli
+
+    run = tmp_path / "pong"
+    train = ("algo=reinforce", "env=pong", "algo.num_envs=1", "algo.episodes_per_update=1", "env.max_episode_steps=150")
+    res = cli(*train, "total_steps=1", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr
+    for extra in ((), ("env.repeat_action_probability=0",)):
+        res = run_cli(str(run), *extra, "--episodes", "2", cwd=tmp_path, module="pgtrain.evaluation")
+        assert res.returncode == 0, res.stderr
+    protocol, deterministic = json.loads((run / "eval.json").read_text())["evaluations"]
+    assert protocol["env_config"]["repeat_action_probability"] == 0.25 and protocol["env_overrides"] == []
+    assert deterministic["env_config"]["repeat_action_probability"] == 0.0
+    assert deterministic["env_overrides"] == ["env.repeat_action_probability=0"]
+    for record in (protocol, deterministic):
+        assert record["seeds"] == [100_000, 100_001] and len(record["returns"]) == 2 and record["lengths"] == [150, 150]
+    res = run_cli(str(run), "env.sticky=0.25", cwd=tmp_path, module="pgtrain.evaluation")
+    assert (
+        res.returncode == 2
+        and res.stderr.strip() == "pgtrain-eval: error: env.sticky: no such setting for env=pong (its settings: pgtrain/config.py)"
+    )
+    assert len(json.loads((run / "eval.json").read_text())["evaluations"]) == 2
