@@ -166,6 +166,31 @@ def test_sticky_actions_reach_the_emulator(backend: str) -> None:
     assert not np.array_equal(frames(0.0, 1), frames(0.0, 0))
 
 
+def test_grey_screens_give_the_rgb_screens_lecture_frames() -> None:
+    """ale_vector reads ALE's grey-scale screens: lecture_frame_grey of them equals lecture_frame of the RGB screens,
+    frame for frame, over a few random games (every colour Pong shows, paddles, ball, walls and score included)."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    from pgtrain.envs.pong import lecture_frame_grey
+
+    kw = dict(img_height=210, img_width=160, stack_num=1, maxpool=False, noop_max=0, use_fire_reset=False, num_threads=1)
+    rgb, grey = AtariVectorEnv("pong", 4, grayscale=False, **kw), AtariVectorEnv("pong", 4, grayscale=True, **kw)
+    obs_rgb, _ = rgb.reset(seed=3)
+    obs_grey, _ = grey.reset(seed=3)
+    rng = np.random.default_rng(0)
+    lit = 0
+    for _ in range(400):
+        expected = lecture_frame(obs_rgb.reshape(4, 210, 160, 3))
+        assert np.array_equal(lecture_frame_grey(obs_grey.reshape(4, 210, 160)), expected)
+        lit += int(expected.sum())
+        actions = rng.integers(0, 6, size=4)
+        obs_rgb, *_ = rgb.step(actions)
+        obs_grey, *_ = grey.step(actions)
+    rgb.close()
+    grey.close()
+    assert lit > 400 * 4 * 20  # paddles and ball were there to compare
+
+
 def test_both_backends_give_the_same_observations() -> None:
     """ale-py's AtariVectorEnv + the numpy vector wrapper == ALE/Pong-v5 + the per-env wrapper, frame for frame (in the
     deterministic game: with sticky actions the two backends seed their randomness differently)."""
@@ -418,6 +443,9 @@ def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> No
     assert res.returncode == 0, res.stderr
     figures = json.loads(out.read_text())
     assert figures["num_envs"] == 4 and figures["emulator_sps"] > 0 and figures["env_sps"] > 0
+    # the denominator: the faster of the bare emulators in lockstep and in async mode, under the run's sticky actions
+    assert figures["emulator_async_batch"] == 2 and figures["repeat_action_probability"] == 0.25
+    assert figures["emulator_sps"] == max(figures["emulator_lockstep_sps"], figures["emulator_async_sps"])
     assert [r["variant"] for r in figures["runs"]] == ["", "env.async_batch=0"]
     for run in figures["runs"]:
         assert run["train_sps"] > 0 and run["summary"]["env_steps"] > 0
