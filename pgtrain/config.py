@@ -117,9 +117,16 @@ class AlgoConfig:
     activation: Activation = Activation.tanh  # hidden-layer non-linearity
     network: str = "mlp"  # torso: mlp, or cnn for image observations
     max_grad_norm: float = 0.0  # clip the global gradient norm to this (0 = no clipping)
+    lr_decay_steps: int = 0  # env steps over which every learning rate falls linearly to lr_final_fraction of itself (0 = constant)
+    lr_final_fraction: float = 0.0  # share of each learning rate left after lr_decay_steps (and kept from then on)
 
     def __post_init__(self) -> None:
         _coerce_enums(self)
+        _check_at_least("algo.lr_decay_steps", self.lr_decay_steps, 0)
+        _check(
+            0.0 <= self.lr_final_fraction <= 1.0,
+            f"algo.lr_final_fraction={self.lr_final_fraction} is out of range: it must lie in [0, 1]",
+        )
         _check_at_least("algo.num_envs", self.num_envs, 1)
         _check_gamma("algo.gamma", self.gamma)
         _check_positive("algo.lr", self.lr)
