@@ -508,3 +508,27 @@ def test_pgtrain_eval_plays_pong_under_the_protocol_or_an_override(cli, tmp_path
         and res.stderr.strip() == "pgtrain-eval: error: env.sticky: no such setting for env=pong (its settings: pgtrain/config.py)"
     )
     assert len(json.loads((run / "eval.json").read_text())["evaluations"]) == 2
+
+
+def test_learning_benchmark_runs_trains_evaluates_and_reports(tmp_path: Path) -> None:
+    """scripts/bench_pong_learning.py end to end with a budget of seconds: a run, the four evaluations (sticky and
+    deterministic game, argmax and sampled), the curve's figures, the targets and the PNG."""
+    import json
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    res = subprocess.run(
+        [sys.executable, "scripts/bench_pong_learning.py", "--minutes", "0.15", "--episodes", "1", "--run-dir", str(run),
+         "--", "algo.num_envs=2", "env.max_episode_steps=60", "algo.episodes_per_update=2"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    figures = json.loads((run / "bench_learning.json").read_text())
+    assert figures["summary"]["env_steps"] > 0 and figures["curve"]["final"]["games"] > 0
+    keys = ("eval_protocol", "eval_deterministic_game")
+    modes = {key: [(r["repeat_action_probability"], r["actions"]) for r in figures[key]] for key in keys}
+    assert modes["eval_protocol"] == [(0.25, "argmax"), (0.25, "sampled")]
+    assert modes["eval_deterministic_game"] == [(0.0, "argmax"), (0.0, "sampled")]
+    assert set(figures["targets"]) == {"last100_ge_0_within_10_min", "last100_ge_15_within_30_min", "sticky_eval_argmax_ge_15"}
+    assert (run / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
