@@ -122,9 +122,16 @@ class AlgoConfig:
     activation: Activation = Activation.tanh  # hidden-layer non-linearity
     network: str = "mlp"  # torso: mlp, or cnn for image observations
     max_grad_norm: float = 0.0  # clip the global gradient norm to this (0 = no clipping)
+    lr_decay_steps: int = 0  # env steps over which every learning rate falls linearly to lr_final_fraction of itself (0 = constant)
+    lr_final_fraction: float = 0.0  # share of each learning rate left after lr_decay_steps (and kept from then on)
 
     def __post_init__(self) -> None:
         _coerce_enums(self)
+        _check_at_least("algo.lr_decay_steps", self.lr_decay_steps, 0)
+        _check(
+            0.0 <= self.lr_final_fraction <= 1.0,
+            f"algo.lr_final_fraction={self.lr_final_fraction} is out of range: it must lie in [0, 1]",
+        )
         _check_at_least("algo.num_envs", self.num_envs, 1)
         _check_gamma("algo.gamma", self.gamma)
         _check_positive("algo.lr", self.lr)
@@ -274,8 +281,9 @@ class PongConfig(EnvConfig):
 
     vectorization: str = "async"  # backend=gymnasium only: sync (one process) or async (one process per env)
     frameskip: int = 4  # emulator frames per agent step: a fixed 4 (DQN onwards); the lecture's Pong-v0 drew 2-4 at random
-    # sticky actions; none: the policy's own sampling is the randomness (RL Zoo's Pong)
-    repeat_action_probability: float = 0.0
+    # sticky actions: each emulator frame repeats the previous action with this probability (ALE/Pong-v5's and Machado
+    # et al. 2018's protocol); 0 = a deterministic game, which a policy can beat with an exploit (docs/pong.md)
+    repeat_action_probability: float = 0.25
     # lecture: 80x80 binarised frame differences (6400 int8); stack: 84x84 grey frames, frame_stack of them (for cnn)
     preprocess: str = "lecture"
     frame_stack: int = 4  # frames stacked when preprocess=stack

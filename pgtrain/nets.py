@@ -73,7 +73,10 @@ class SparseInputLinear(nn.Module):
         if x.dim() == 2 and self._looks_sparse(x):
             rows, cols, vals, offsets = _nonzeros(x)
             if len(cols) <= self.max_density * x.numel():  # else dense after all: fall through
-                return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals.to(self.weight.dtype), offsets) + self.bias
+                vals = vals.to(self.weight.dtype)
+                if not torch.is_grad_enabled():  # acting: the embedding bag alone, without the autograd node's cost
+                    return F.embedding_bag(cols, self.weight, offsets, mode="sum", per_sample_weights=vals) + self.bias
+                return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals, offsets) + self.bias
         return torch.matmul(x.to(self.weight.dtype), self.weight) + self.bias
 
     def _looks_sparse(self, x: torch.Tensor) -> bool:

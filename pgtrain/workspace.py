@@ -29,6 +29,7 @@ from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
 from pgtrain.playing import evaluate
+from pgtrain.schedules import linear_lr_scale
 from pgtrain.tags import RETURN_TAG, SOLVED_TAG
 
 RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes (DDPG: after warm-up)
@@ -163,7 +164,10 @@ class Workspace:
                         self._on_episode(episode.ret, episode.length, episode.env_step, episode.warmup)
                     # update
                     if batch is not None:
-                        metrics = self.algo.update(batch)
+                        scale = linear_lr_scale(step, cfg.algo.lr_decay_steps, cfg.algo.lr_final_fraction)
+                        if cfg.algo.lr_decay_steps:
+                            self.algo.set_lr_scale(scale)
+                        metrics = self.algo.update(batch) | ({"optim/lr_scale": scale} if cfg.algo.lr_decay_steps else {})
                         self._check_finite(metrics, step)
                         self.logger.accumulate(metrics)
                 # log

@@ -120,7 +120,8 @@ TASKS: dict[str, Task] = {
         Task("pendulum-ddpg", "Pendulum-v1, DDPG", "ddpg", "pendulum", "SB3 DDPG", "RL Zoo (Pendulum-v1)", 10, -200.0,
              ZOO_DDPG_PENDULUM["n_timesteps"], 300.0, 600),
         Task("pong-a2c", "Pong, A2C (throughput)", "a2c", "pong", "SB3 A2C (CNN)", "RL Zoo (atari), 16 envs", None, None,
-             20_000, 300.0, 800, torch_threads=2, overrides=("env.preprocess=stack",)),  # the peer's network: Nature CNN, 4x84x84
+             # the peer's network (Nature CNN, 4x84x84) and game (PongNoFrameskip-v4: no sticky actions)
+             20_000, 300.0, 800, torch_threads=2, overrides=("env.preprocess=stack", "env.repeat_action_probability=0")),
     )
 }  # fmt: skip
 

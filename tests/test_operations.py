@@ -198,6 +198,11 @@ def _eval(*args: str, cwd: Path):
     return run_cli(*args, cwd=cwd, module="pgtrain.evaluation")
 
 
+def _last_eval(run: Path) -> dict:
+    """The newest record of eval.json (one per evaluation, in order)."""
+    return json.loads((run / "eval.json").read_text())["evaluations"][-1]
+
+
 def _decode(path: Path) -> tuple[tuple[int, int], list[np.ndarray]]:
     gen = imageio_ffmpeg.read_frames(str(path))
     meta = next(gen)
@@ -209,7 +214,7 @@ def test_eval_writes_eval_json_and_videos_that_decode(first, tmp_path):
     run = _copy(first, tmp_path)
     res = _eval(str(run), "--episodes", "3", "--seed", "7", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    report = json.loads((run / "eval.json").read_text())
+    report = _last_eval(run)
     assert report["checkpoint"] == str((run / "checkpoints" / "last.pt").resolve())
     assert report["checkpoint_env_steps"] == read_summary(run)["env_steps"]
     assert report["episodes"] == 3 and report["deterministic"] is True and report["seed"] == 7
@@ -220,7 +225,8 @@ def test_eval_writes_eval_json_and_videos_that_decode(first, tmp_path):
 
     res = _eval(str(run), "--episodes", "2", "--seed", "7", "--video", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    video_report = json.loads((run / "eval.json").read_text())
+    video_report = _last_eval(run)
+    assert json.loads((run / "eval.json").read_text())["evaluations"][0] == report  # appended: the first one is kept
     assert video_report["returns"] == report["returns"][:2]  # same seeds, same deterministic episodes
     assert len(video_report["videos"]) == 2
     for rel, length in zip(video_report["videos"], video_report["lengths"], strict=True):
@@ -237,7 +243,7 @@ def test_eval_stochastic_with_another_checkpoint(first, tmp_path):
     ckpt = min((run / "checkpoints").glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
     res = _eval(str(run), "--checkpoint", str(ckpt), "--episodes", "2", "--stochastic", "--device", "cpu", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    report = json.loads((run / "eval.json").read_text())
+    report = _last_eval(run)
     assert report["checkpoint"] == str(ckpt.resolve()) and report["checkpoint_env_steps"] == int(ckpt.stem.split("_")[1])
     assert report["deterministic"] is False and report["device"] == "cpu" and len(report["returns"]) == 2
     assert "stochastic" in res.stdout
@@ -264,6 +270,41 @@ def test_eval_errors_are_one_line(first, tmp_path, capsys):
     assert "not a readable pgtrain checkpoint" in in_process(str(run))
     assert "at least one episode" in in_process(str(run), "--episodes", "0")
     assert not (run / "eval.json").exists()
+
+
+def test_eval_plays_under_env_overrides_and_records_them(first, tmp_path, capsys):
+    """env.KEY=VALUE after RUN_DIR changes the env the policy plays in (here CartPole's time limit: every episode is
+    cut at 20 steps); the record names the overrides, the whole env config, the seeds and each return; an earlier
+    record stays. A bad key or value: one line naming it, exit 2, eval.json untouched."""
+    run = _copy(first, tmp_path)
+    res = _eval(str(run), "--episodes", "2", "--seed", "5", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = _eval(str(run), "env.max_episode_steps=20", "--episodes", "3", "--seed", "5", "--sample", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    first_record, report = json.loads((run / "eval.json").read_text())["evaluations"]
+    assert first_record["env_overrides"] == [] and first_record["env_config"]["max_episode_steps"] is None
+    assert first_record["seeds"] == [5, 6] and first_record["actions"] == "argmax"
+    assert max(first_record["lengths"]) > 20  # the trained policy balances longer than the override allows
+    assert report["env_overrides"] == ["env.max_episode_steps=20"] and report["env_config"]["max_episode_steps"] == 20
+    assert report["env_config"]["id"] == "CartPole-v1" and report["seeds"] == [5, 6, 7]
+    assert report["actions"] == "sampled" and report["deterministic"] is False
+    assert report["lengths"] == [20, 20, 20] and report["returns"] == [20.0, 20.0, 20.0]
+    before = (run / "eval.json").read_text()
+
+    def refused(*args: str) -> str:
+        with pytest.raises(SystemExit) as ex:
+            evaluation.main([str(run), *args])
+        assert ex.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pgtrain-eval: error: ") and err.count("\n") == 1, err
+        return err
+
+    assert refused("env.no_such_key=1").startswith("pgtrain-eval: error: env.no_such_key: no such setting")
+    assert refused("env.max_episode_steps=abc").startswith("pgtrain-eval: error: env.max_episode_steps: ")
+    assert refused("env.max_episode_steps=0").startswith("pgtrain-eval: error: env.max_episode_steps=0 is out of range")
+    assert refused("algo.lr=1").startswith("pgtrain-eval: error: algo.lr=1: only env settings")
+    assert refused("env.id=Pendulum-v1").startswith("pgtrain-eval: error: env.id: ")
+    assert (run / "eval.json").read_text() == before
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -324,7 +365,7 @@ def test_pong_video_shows_the_real_game_screen(tmp_path):
     assert res.returncode == 0, res.stderr
     res = _eval(str(run), "--episodes", "1", "--video", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    report = json.loads((run / "eval.json").read_text())
+    report = _last_eval(run)
     assert report["lengths"] == [150]
     size, frames = _decode(run / report["videos"][0])
     assert size == (160, 210) and len(frames) == 151

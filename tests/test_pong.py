@@ -131,12 +131,73 @@ def pong_cfg(**kw: Any) -> PongConfig:
     return PongConfig(**{"name": "pong", "id": "ALE/Pong-v5", "action_type": "discrete", "solve_window": 100, **kw})
 
 
+def test_the_default_protocol_is_ale_v5s_sticky_actions() -> None:
+    """env=pong composes to sticky actions 0.25 (ALE/Pong-v5's default) for every algorithm; 0 is one override away."""
+    from hydra import compose, initialize_config_dir
+
+    from pgtrain.cli import CONFIG_DIR
+    from pgtrain.config import to_object
+
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        for algo in ("reinforce", "a2c"):
+            assert to_object(compose("config", overrides=[f"algo={algo}", "env=pong"])).env.repeat_action_probability == 0.25
+        off = compose("config", overrides=["algo=reinforce", "env=pong", "env.repeat_action_probability=0"])
+        assert to_object(off).env.repeat_action_probability == 0.0
+    assert pong_cfg().repeat_action_probability == 0.25
+
+
+@pytest.mark.parametrize("backend", ["ale_vector", "gymnasium"])
+def test_sticky_actions_reach_the_emulator(backend: str) -> None:
+    """With sticky probability 1 every frame repeats the previous action, NOOP since the reset: the paddle never moves,
+    so always-UP and always-DOWN give the same frames; with 0 they differ. Checked on both backends, so the setting
+    is known to reach ale-py's C++ vector env and ALE/Pong-v5 alike."""
+
+    def frames(sticky: float, action: int) -> np.ndarray:
+        envs = make_vec_env(pong_cfg(backend=backend, vectorization="sync", repeat_action_probability=sticky), 1)
+        obs, _ = envs.reset(seed=0)
+        seq = [obs]
+        for _ in range(60):
+            obs, *_ = envs.step(np.array([action]))
+            seq.append(obs)
+        envs.close()
+        return np.array(seq)
+
+    assert np.array_equal(frames(1.0, 1), frames(1.0, 0))
+    assert not np.array_equal(frames(0.0, 1), frames(0.0, 0))
+
+
+def test_grey_screens_give_the_rgb_screens_lecture_frames() -> None:
+    """ale_vector reads ALE's grey-scale screens: lecture_frame_grey of them equals lecture_frame of the RGB screens,
+    frame for frame, over a few random games (every colour Pong shows, paddles, ball, walls and score included)."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    from pgtrain.envs.pong import lecture_frame_grey
+
+    kw = dict(img_height=210, img_width=160, stack_num=1, maxpool=False, noop_max=0, use_fire_reset=False, num_threads=1)
+    rgb, grey = AtariVectorEnv("pong", 4, grayscale=False, **kw), AtariVectorEnv("pong", 4, grayscale=True, **kw)
+    obs_rgb, _ = rgb.reset(seed=3)
+    obs_grey, _ = grey.reset(seed=3)
+    rng = np.random.default_rng(0)
+    lit = 0
+    for _ in range(400):
+        expected = lecture_frame(obs_rgb.reshape(4, 210, 160, 3))
+        assert np.array_equal(lecture_frame_grey(obs_grey.reshape(4, 210, 160)), expected)
+        lit += int(expected.sum())
+        actions = rng.integers(0, 6, size=4)
+        obs_rgb, *_ = rgb.step(actions)
+        obs_grey, *_ = grey.step(actions)
+    rgb.close()
+    grey.close()
+    assert lit > 400 * 4 * 20  # paddles and ball were there to compare
+
+
 def test_both_backends_give_the_same_observations() -> None:
-    """ale-py's AtariVectorEnv + the numpy vector wrapper == ALE/Pong-v5 + the per-env wrapper, frame for frame."""
+    """ale-py's AtariVectorEnv + the numpy vector wrapper == ALE/Pong-v5 + the per-env wrapper, frame for frame (in the
+    deterministic game: with sticky actions the two backends seed their randomness differently)."""
     actions = np.random.default_rng(0).integers(0, 2, size=(300, 2))
     runs = []
     for backend in ("ale_vector", "gymnasium"):
-        envs = make_vec_env(pong_cfg(backend=backend, vectorization="sync"), 2)
+        envs = make_vec_env(pong_cfg(backend=backend, vectorization="sync", repeat_action_probability=0.0), 2)
         obs, _ = envs.reset(seed=0)
         seq, rewards = [obs], []
         for a in actions:
@@ -190,7 +251,7 @@ def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
     frame for frame."""
     from pgtrain.collectors import AsyncEpisodeCollector
 
-    cfg = pong_cfg(async_batch=2, max_episode_steps=40)
+    cfg = pong_cfg(async_batch=2, max_episode_steps=40, repeat_action_probability=0.0)
     collector = AsyncEpisodeCollector(make_vec_env(cfg, 4), seed=0, episodes=6)
 
     class Random:
@@ -202,7 +263,7 @@ def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
     batch = collector.collect(Random())
     assert batch.lengths.tolist() == [40] * 6 and not batch.terminated.any()  # truncated by the 40-step limit
     assert collector.env_steps >= 240 and [e.length for e in collector.pop_finished()][:6] == [40] * 6
-    single = make_vec_env(pong_cfg(max_episode_steps=40), 1)
+    single = make_vec_env(pong_cfg(max_episode_steps=40, repeat_action_probability=0.0), 1)
     for k in range(6):
         rows = slice(40 * k, 40 * (k + 1))
         obs, _ = single.reset(seed=0)
@@ -382,7 +443,92 @@ def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> No
     assert res.returncode == 0, res.stderr
     figures = json.loads(out.read_text())
     assert figures["num_envs"] == 4 and figures["emulator_sps"] > 0 and figures["env_sps"] > 0
+    # the denominator: the faster of the bare emulators in lockstep and in async mode, under the run's sticky actions
+    assert figures["emulator_async_batch"] == 2 and figures["repeat_action_probability"] == 0.25
+    assert figures["emulator_sps"] == max(figures["emulator_lockstep_sps"], figures["emulator_async_sps"])
     assert [r["variant"] for r in figures["runs"]] == ["", "env.async_batch=0"]
     for run in figures["runs"]:
         assert run["train_sps"] > 0 and run["summary"]["env_steps"] > 0
         assert run["ratio_emulator"] == pytest.approx(run["train_sps"] / figures["emulator_sps"])
+
+
+def test_periodic_evaluation_plays_each_game_from_its_own_seed() -> None:
+    """collectors.evaluate (eval_interval) under the run's own env settings: with sticky actions, games played with the
+    same actions differ from game to game, because each env is reset with its own seed (seed + k); in the
+    deterministic game the same actions give the same game, so the difference comes from the seeds."""
+    from pgtrain.collectors import evaluate
+
+    class Recorder:
+        """Always UP; keeps every observation the evaluation hands it."""
+
+        def __init__(self) -> None:
+            self.seen: list[np.ndarray] = []
+
+        def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+            self.seen.append(obs.copy())
+            return np.ones(len(obs), dtype=np.int64)
+
+    def games(sticky: float) -> np.ndarray:
+        recorder = Recorder()
+        cfg = pong_cfg(max_episode_steps=80, repeat_action_probability=sticky, async_batch=2)
+        returns = evaluate(recorder, cfg, episodes=3, seed=11)
+        assert len(returns) == 3
+        return np.array(recorder.seen).transpose(1, 0, 2)  # (game, step, 6400)
+
+    sticky = games(0.25)
+    assert not np.array_equal(sticky[0], sticky[1]) and not np.array_equal(sticky[1], sticky[2])
+    assert not np.array_equal(sticky[0], sticky[2])
+    fixed = games(0.0)
+    assert np.array_equal(fixed[0], fixed[1]) and np.array_equal(fixed[1], fixed[2])
+
+
+def test_pgtrain_eval_plays_pong_under_the_protocol_or_an_override(cli, tmp_path: Path) -> None:
+    """pgtrain-eval on a Pong run plays under the run's own sticky actions (0.25) by default and under
+    env.repeat_action_probability=0 when told; each record says which, with its seeds and returns."""
+    import json
+
+    from tests.conftest import run_cli
+
+    run = tmp_path / "pong"
+    train = ("algo=reinforce", "env=pong", "algo.num_envs=1", "algo.episodes_per_update=1", "env.max_episode_steps=150")
+    res = cli(*train, "total_steps=1", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr
+    for extra in ((), ("env.repeat_action_probability=0",)):
+        res = run_cli(str(run), *extra, "--episodes", "2", cwd=tmp_path, module="pgtrain.evaluation")
+        assert res.returncode == 0, res.stderr
+    protocol, deterministic = json.loads((run / "eval.json").read_text())["evaluations"]
+    assert protocol["env_config"]["repeat_action_probability"] == 0.25 and protocol["env_overrides"] == []
+    assert deterministic["env_config"]["repeat_action_probability"] == 0.0
+    assert deterministic["env_overrides"] == ["env.repeat_action_probability=0"]
+    for record in (protocol, deterministic):
+        assert record["seeds"] == [100_000, 100_001] and len(record["returns"]) == 2 and record["lengths"] == [150, 150]
+    res = run_cli(str(run), "env.sticky=0.25", cwd=tmp_path, module="pgtrain.evaluation")
+    assert (
+        res.returncode == 2
+        and res.stderr.strip() == "pgtrain-eval: error: env.sticky: no such setting for env=pong (its settings: pgtrain/config.py)"
+    )
+    assert len(json.loads((run / "eval.json").read_text())["evaluations"]) == 2
+
+
+def test_learning_benchmark_runs_trains_evaluates_and_reports(tmp_path: Path) -> None:
+    """scripts/bench_pong_learning.py end to end with a budget of seconds: a run, the four evaluations (sticky and
+    deterministic game, argmax and sampled), the curve's figures, the targets and the PNG."""
+    import json
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    res = subprocess.run(
+        [sys.executable, "scripts/bench_pong_learning.py", "--minutes", "0.15", "--episodes", "1", "--run-dir", str(run),
+         "--", "algo.num_envs=2", "env.max_episode_steps=60", "algo.episodes_per_update=2"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    figures = json.loads((run / "bench_learning.json").read_text())
+    assert figures["summary"]["env_steps"] > 0 and figures["curve"]["final"]["games"] > 0
+    keys = ("eval_protocol", "eval_deterministic_game")
+    modes = {key: [(r["repeat_action_probability"], r["actions"]) for r in figures[key]] for key in keys}
+    assert modes["eval_protocol"] == [(0.25, "argmax"), (0.25, "sampled")]
+    assert modes["eval_deterministic_game"] == [(0.0, "argmax"), (0.0, "sampled")]
+    assert set(figures["targets"]) == {"last100_ge_0_within_10_min", "last100_ge_15_within_30_min", "sticky_eval_argmax_ge_15"}
+    assert (run / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -57,6 +57,15 @@ class Algorithm:
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         return float(nn.utils.clip_grad_norm_(params, limit))
 
+    def set_lr_scale(self, scale: float) -> None:
+        """Set every optimiser's learning rates to ``scale`` times their configured values (a schedule's factor); the
+        configured value is kept in each parameter group as ``initial_lr``, so checkpoints carry both."""
+        for name in self.state_attrs:
+            opt = getattr(self, name)
+            if isinstance(opt, torch.optim.Optimizer):
+                for group in opt.param_groups:
+                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * scale
+
     def nonfinite_parameters(self) -> list[str]:
         """Names of the network parameters holding a NaN or inf (checked after every update)."""
         return [

@@ -31,6 +31,9 @@ from pgtrain.errors import PgtrainError
 # score), keep every second row and column of the red channel, erase the two background colours, binarise.
 CROP_ROWS = slice(35, 195)
 BACKGROUND = (144, 109)
+# The same two colours in ALE's grey-scale screen (its palette's luminance): ale_vector asks its C++ threads for grey
+# frames, a third of the RGB bytes for the main thread to copy and read; the kept pixels are the same (tested).
+GREY_BACKGROUND = (87, 107)
 FRAME_SIZE = 80 * 80
 
 # ALE Pong's minimal action set is NOOP, FIRE, RIGHT, LEFT, RIGHTFIRE, LEFTFIRE; RIGHT moves the paddle up, LEFT down.
@@ -51,6 +54,14 @@ def lecture_frame(frames: np.ndarray) -> np.ndarray:
     """
     red = np.ascontiguousarray(frames[..., CROP_ROWS, :, 0][..., ::2, ::2])  # one strided gather, then contiguous maths
     keep = (red != 0) & (red != BACKGROUND[0]) & (red != BACKGROUND[1])
+    return keep.view(np.int8).reshape(*keep.shape[:-2], FRAME_SIZE)
+
+
+def lecture_frame_grey(frames: np.ndarray) -> np.ndarray:
+    """:func:`lecture_frame` of ALE's grey-scale screens: ``(..., 210, 160)`` uint8 -> ``(..., 6400)`` int8 in {0, 1}.
+    Pong's colours have distinct grey values, and its two background colours' are ``GREY_BACKGROUND``."""
+    grey = np.ascontiguousarray(frames[..., CROP_ROWS, :][..., ::2, ::2])
+    keep = (grey != 0) & (grey != GREY_BACKGROUND[0]) & (grey != GREY_BACKGROUND[1])
     return keep.view(np.int8).reshape(*keep.shape[:-2], FRAME_SIZE)
 
 
@@ -82,7 +93,8 @@ class LectureFrames(gym.Wrapper):
 
 
 class LectureFramesVector(VectorWrapper):
-    """The same for a whole vector env in one numpy pass: ``(B, [1,] 210, 160, 3)`` RGB -> ``(B, 6400)`` int8.
+    """The same for a whole vector env in one numpy pass: ``(B, [1,] 210, 160, 3)`` RGB (or with ``grey``, ALE's
+    ``(B, [1,] 210, 160)`` grey-scale screens) -> ``(B, 6400)`` int8.
 
     NEXT_STEP autoreset: the step after an episode's end returns the new episode's first frame, so its difference is
     zeros and it becomes the new ``prev``; the step that ends an episode keeps its true final difference. In ale-py's
@@ -90,10 +102,11 @@ class LectureFramesVector(VectorWrapper):
     per-env state is indexed by those ids, and an env's first frame after the reset is its episode's start too.
     """
 
-    def __init__(self, env: VectorEnv) -> None:
+    def __init__(self, env: VectorEnv, grey: bool = False) -> None:
         super().__init__(env)
         if env.metadata.get("autoreset_mode") != AutoresetMode.NEXT_STEP:
             raise PgtrainError("the lecture preprocessing needs a NEXT_STEP-autoreset vector env")
+        self.grey = grey
         self.batch_size = getattr(env, "batch_size", self.num_envs)
         self.single_observation_space = lecture_space()
         self.observation_space = batch_space(self.single_observation_space, self.batch_size)
@@ -122,7 +135,10 @@ class LectureFramesVector(VectorWrapper):
 
     def _diff(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         ids = self._ids(info)
-        cur = lecture_frame(obs.reshape(len(obs), *obs.shape[-3:]))
+        if self.grey:
+            cur = lecture_frame_grey(obs.reshape(len(obs), *obs.shape[-2:]))
+        else:
+            cur = lecture_frame(obs.reshape(len(obs), *obs.shape[-3:]))
         diff = cur - self.prev[ids]
         diff[self.fresh[ids]] = 0
         self.prev[ids] = cur
@@ -183,12 +199,13 @@ def _ale_vec_env(cfg: PongConfig, num_envs: int) -> VectorEnv:
         "reward_clipping": False,  # Pong's rewards are +-1 already; the logged returns stay true scores
     }
     if cfg.preprocess == "lecture":
-        # Whole RGB frames, no resize, no max-pool, no no-op starts: what ALE/Pong-v5 returns, for the numpy wrapper.
+        # Whole frames, no resize, no max-pool, no no-op starts: ALE/Pong-v5's screens, in grey (the C++ threads convert
+        # them), for the numpy wrapper.
         envs: VectorEnv = AtariVectorEnv(
-            "pong", num_envs, img_height=210, img_width=160, grayscale=False, stack_num=1, maxpool=False, noop_max=0,
+            "pong", num_envs, img_height=210, img_width=160, grayscale=True, stack_num=1, maxpool=False, noop_max=0,
             use_fire_reset=False, **common,
         )  # fmt: skip
-        envs = LectureFramesVector(envs)
+        envs = LectureFramesVector(envs, grey=True)
     else:
         envs = AtariVectorEnv(
             "pong", num_envs, img_height=STACK_SIZE, img_width=STACK_SIZE, grayscale=True, stack_num=cfg.frame_stack,

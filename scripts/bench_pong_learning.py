@@ -1,0 +1,164 @@
+"""Pong learning benchmark (issue 17): train ``pgtrain algo=reinforce env=pong`` for a wall-clock budget, then evaluate.
+
+1. trains ``pgtrain algo=reinforce env=pong [overrides]`` (the default protocol: sticky actions 0.25) in RUN_DIR, an
+   open step budget stopped by SIGINT ``--minutes`` after its training loop started (pgtrain saves ``last.pt``);
+2. plays ``--episodes`` evaluation games of the final policy under the run's own protocol (sticky actions), with the
+   policy's mode (argmax) and sampled, and the same in the deterministic game (``env.repeat_action_probability=0``),
+   all through ``pgtrain-eval`` (records appended to RUN_DIR/eval.json);
+3. reads the running score (mean of the last 100 training games) from the run's TensorBoard events, in minutes since
+   the training loop started, and writes the JSON (``--json``, default RUN_DIR/bench_learning.json) and the curve
+   (``--png``, default RUN_DIR/curve.png, by scripts/pong_curve.py).
+
+Targets (issue 17, 2-core machine): last-100 mean >= 0 within 10 minutes, >= +15 within 30 minutes, and the 20-game
+sticky evaluation >= +15 at 30 minutes. The JSON says for each whether it was met.
+
+    python scripts/bench_pong_learning.py --minutes 30 --run-dir runs/bench-pong-30min
+    python scripts/bench_pong_learning.py --minutes 30 --run-dir runs/bench-pong-decay -- \
+        algo.lr_decay_steps=7000000 algo.lr_final_fraction=0.1
+    python scripts/bench_pong_learning.py --minutes 0.3 --episodes 1 -- algo.num_envs=2 env.max_episode_steps=100   # checks it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TAG = "train/episodic_return"
+WINDOW = 100
+CHECKPOINTS_MIN = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)  # the running score is reported at these minutes of training
+LEVELS = (0.0, 15.0)
+
+
+def train(run_dir: Path, overrides: list[str], minutes: float) -> tuple[float, dict]:
+    """Run pgtrain until ``minutes`` after its training loop started (its TensorBoard file appears just before), then
+    SIGINT it; returns (the loop's start as a Unix time, summary.json)."""
+    args = ["algo=reinforce", "env=pong", *overrides, "total_steps=1000000000", f"hydra.run.dir={run_dir}", "progress=false"]
+    proc = subprocess.Popen([sys.executable, "-m", "pgtrain.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None and not list(run_dir.glob("events.out.tfevents.*")):
+        time.sleep(0.1)
+    start = time.time()
+    deadline = time.monotonic() + 60.0 * minutes
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    if proc.returncode not in (0, 128 + signal.SIGINT) or not (run_dir / "summary.json").is_file():
+        raise SystemExit(f"pgtrain failed (exit {proc.returncode}): {err.strip()}")
+    return start, json.loads((run_dir / "summary.json").read_text())
+
+
+def evaluate(run_dir: Path, episodes: int, extra: list[str]) -> list[dict]:
+    """``pgtrain-eval RUN_DIR [extra] --episodes N --both``: the argmax and the sampled records it appended."""
+    cmd = [sys.executable, "-m", "pgtrain.evaluation", str(run_dir), *extra, "--episodes", str(episodes), "--both"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"pgtrain-eval failed (exit {res.returncode}): {res.stderr.strip()}")
+    return json.loads((run_dir / "eval.json").read_text())["evaluations"][-2:]
+
+
+def score_curve(run_dir: Path, start: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(minutes since the loop started, env steps, running score) at each finished training game."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pgtrain.curves import running_mean
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    if TAG not in acc.Tags().get("scalars", []):
+        return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
+    events = sorted(acc.Scalars(TAG), key=lambda e: (e.step, e.wall_time))
+    minutes = (np.array([e.wall_time for e in events]) - start) / 60.0
+    steps = np.array([e.step for e in events], dtype=np.int64)
+    return minutes, steps, running_mean(np.array([e.value for e in events]), WINDOW)
+
+
+def summarise_curve(minutes: np.ndarray, steps: np.ndarray, score: np.ndarray) -> dict:
+    first = {}
+    for level in LEVELS:
+        hits = np.flatnonzero(score >= level)
+        first[f"{level:+g}"] = (
+            None if not len(hits) else {"minutes": float(minutes[hits[0]]), "env_steps": int(steps[hits[0]]), "game": int(hits[0]) + 1}
+        )
+    at = {}
+    for m in CHECKPOINTS_MIN:
+        before = np.flatnonzero(minutes <= m)
+        if len(before) and minutes[-1] >= m:
+            i = before[-1]
+            at[f"{m:g}"] = {"running_score": float(score[i]), "env_steps": int(steps[i]), "games": int(i) + 1}
+    final = {"running_score": float(score[-1]), "minutes": float(minutes[-1]), "games": len(score)} if len(score) else None
+    return {"first_reached": first, "at_minutes": at, "final": final}
+
+
+def record_summary(record: dict) -> dict:
+    keys = ("actions", "env_overrides", "episodes", "mean", "std", "min", "max", "returns", "seeds")
+    return {k: record[k] for k in keys} | {"repeat_action_probability": record["env_config"].get("repeat_action_probability")}
+
+
+def targets(curve: dict, sticky: list[dict]) -> dict:
+    def reached_within(level: str, limit: float) -> bool:
+        hit = curve["first_reached"][level]
+        return hit is not None and hit["minutes"] <= limit
+
+    argmax = next(r for r in sticky if r["actions"] == "argmax")
+    return {
+        "last100_ge_0_within_10_min": reached_within("+0", 10.0),
+        "last100_ge_15_within_30_min": reached_within("+15", 30.0),
+        "sticky_eval_argmax_ge_15": argmax["mean"] >= 15.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30.0, help="wall-clock minutes of training (default 30)")
+    parser.add_argument("--episodes", type=int, default=20, help="evaluation games per setting and action mode (default 20)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="the run directory (default runs/bench-pong-learning-<time>)")
+    parser.add_argument("--json", type=Path, default=None, help="where the figures go (default RUN_DIR/bench_learning.json)")
+    parser.add_argument("--png", type=Path, default=None, help="where the curve goes (default RUN_DIR/curve.png)")
+    parser.add_argument("overrides", nargs="*", help="pgtrain overrides after --, e.g. algo.lr_decay_steps=7000000")
+    args = parser.parse_args()
+    run_dir = args.run_dir or Path("runs") / f"bench-pong-learning-{time.strftime('%Y%m%d-%H%M%S')}"
+    if run_dir.exists():
+        raise SystemExit(f"{run_dir} exists: choose a new --run-dir")
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
+
+    print(f"training pgtrain algo=reinforce env=pong {' '.join(args.overrides)} for {args.minutes:g} min in {run_dir}", flush=True)
+    start, summary = train(run_dir, args.overrides, args.minutes)
+    minutes, steps, score = score_curve(run_dir, start)
+    curve = summarise_curve(minutes, steps, score)
+    print(f"trained: {summary['env_steps']:,} env steps, {summary['episodes']} games; running score {curve['final']}", flush=True)
+    sticky = evaluate(run_dir, args.episodes, [])
+    deterministic = evaluate(run_dir, args.episodes, ["env.repeat_action_probability=0"])
+    for record in (*sticky, *deterministic):
+        rap = record["env_config"].get("repeat_action_probability")
+        mean, std, n = record["mean"], record["std"], record["episodes"]
+        print(f"eval sticky={rap} {record['actions']}: {mean:+.2f} ± {std:.2f} over {n} games", flush=True)
+    figures = {
+        "command": f"pgtrain algo=reinforce env=pong {' '.join(args.overrides)}".strip(),
+        "overrides": args.overrides,
+        "minutes": args.minutes,
+        "run_dir": str(run_dir),
+        "summary": summary,
+        "curve": curve,
+        "eval_protocol": [record_summary(r) for r in sticky],
+        "eval_deterministic_game": [record_summary(r) for r in deterministic],
+        "targets": targets(curve, sticky),
+    }
+    out = args.json or run_dir / "bench_learning.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"targets: {figures['targets']}\nwrote {out}", flush=True)
+    png = args.png or run_dir / "curve.png"
+    script = Path(__file__).resolve().parent / "pong_curve.py"
+    subprocess.run([sys.executable, str(script), str(run_dir), "--target", "15", "--out", str(png)], check=True)
+
+
+if __name__ == "__main__":
+    main()
