@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
+from pgtrain.envs.normalize import inner, load_normalization_state, normalization_state
 from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
 from pgtrain.interrupts import atomic
 
@@ -143,16 +144,20 @@ class Collector:
         """The envs' state (see :mod:`pgtrain.envs.state`), the current observations and autoreset flags, so a resumed
         run continues the running episodes exactly; subclasses add what they hold (partial episodes, a replay buffer)."""
         self.drain()
-        env = env_state(self.envs)
+        norm = normalization_state(self.envs)  # saved whatever the env: evaluation and resumes need the statistics
+        state: dict[str, Any] = {} if norm is None else {"normalization": norm}
+        env = env_state(inner(self.envs))
         if env is None:
-            return {}
-        return {"env": env, "obs": to_saved(self.obs), "prev_done": to_saved(self.prev_done)}
+            return state
+        return {**state, "env": env, "obs": to_saved(self.obs), "prev_done": to_saved(self.prev_done)}
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         """Restore :meth:`state_dict`; returns whether the running episodes continue (False: fresh episodes began,
         seeded with ``seed + env_steps`` so they differ from the run's first ones)."""
-        if "env" in state and env_state(self.envs) is not None:
-            load_env_state(self.envs, state["env"])
+        if "normalization" in state:
+            load_normalization_state(self.envs, state["normalization"])
+        if "env" in state and env_state(inner(self.envs)) is not None:
+            load_env_state(inner(self.envs), state["env"])
             self.obs = from_saved(state["obs"])
             self.prev_done = from_saved(state["prev_done"])
             return True
@@ -233,7 +238,7 @@ class EpisodeCollector(Collector):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        if state and self.buf_obs is not None:
+        if "env" in state and self.buf_obs is not None:
             self._compact()  # save only the rows the running episodes still need
             used = self.t - self.base
             state["episodes"] = {
@@ -361,7 +366,7 @@ class AsyncEpisodeCollector(EpisodeCollector):
 def episode_batch(episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]]) -> EpisodeBatch:
     """Lay whole episodes ``(obs, actions, rewards, terminated, final_obs)`` end to end."""
     return EpisodeBatch(
-            obs=np.concatenate([e[0] for e in episodes]),
+        obs=np.concatenate([e[0] for e in episodes]),
         actions=np.concatenate([e[1] for e in episodes]),
         rewards=np.concatenate([e[2] for e in episodes]),
         lengths=np.array([len(e[2]) for e in episodes]),
@@ -552,13 +557,16 @@ class PipelinedCollector:
         self.executor.shutdown(wait=True)
 
 
-def evaluate(algo: Actor, env_cfg: Any, episodes: int, seed: int, explore: bool = False) -> list[float]:
-    """Returns of ``episodes`` episodes played with deterministic actions (``explore=False``), one per env copy."""
+def evaluate(
+    algo: Actor, env_cfg: Any, episodes: int, seed: int, explore: bool = False, normalization: dict[str, Any] | None = None
+) -> list[float]:
+    """Returns of ``episodes`` episodes played with deterministic actions (``explore=False``), one per env copy; the
+    observations normalised with the training run's ``normalization`` statistics, frozen (env.normalize_obs)."""
     from pgtrain.envs import make_vec_env
 
     if getattr(env_cfg, "async_batch", 0):
         env_cfg = replace(env_cfg, async_batch=0)  # every episode in lockstep
-    envs = make_vec_env(env_cfg, episodes)
+    envs = make_vec_env(env_cfg, episodes, training=False, normalization=normalization)
     try:
         obs, _ = envs.reset(seed=seed)
         returns = np.zeros(episodes)

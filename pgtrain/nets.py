@@ -185,9 +185,7 @@ def torso(obs_space: gym.Space, network: str, hidden_sizes: Sequence[int], activ
         if len(shape) == 1 and shape[0] >= SPARSE_MIN_FEATURES and math.isqrt(shape[0]) ** 2 == shape[0]:
             return SmallCNN(math.isqrt(shape[0])), SmallCNN.OUT_DIM  # Pong's flat 80x80 difference frames
         if len(shape) != 3:
-            raise PgtrainError(
-                f"algo.network=cnn needs image observations (C, H, W) or flat square frames; this env gives shape {shape}"
-            )
+            raise PgtrainError(f"algo.network=cnn needs image observations (C, H, W) or flat square frames; this env gives shape {shape}")
         return NatureCNN(shape[0]), 512
     in_dim = int(np.prod(shape))
     sparse = in_dim >= SPARSE_MIN_FEATURES

@@ -22,14 +22,21 @@ DEFAULT_FPS = 30
 # Playing episodes
 
 
-def make_play_env(env_cfg: Any, render: bool) -> gym.vector.VectorEnv:
-    """One copy of the env (a one-env vector env, as the algorithms expect batches), rendering RGB frames if ``render``."""
+def make_play_env(env_cfg: Any, render: bool, normalization: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+    """One copy of the env (a one-env vector env, as the algorithms expect batches), rendering RGB frames if ``render``;
+    observations normalised with a run's frozen ``normalization`` statistics where the env normalises them."""
     from pgtrain.envs import make_vec_env
 
     if render:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen: no display needed
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    return make_vec_env(dataclasses.replace(env_cfg, vectorization="sync"), 1, render_mode="rgb_array" if render else None)
+    return make_vec_env(
+        dataclasses.replace(env_cfg, vectorization="sync"),
+        1,
+        render_mode="rgb_array" if render else None,
+        training=False,
+        normalization=normalization,
+    )
 
 
 def play_episode(
@@ -127,9 +134,11 @@ class FrameSampler:
         self.count += 1
 
 
-def record_video(algo: Any, env_cfg: Any, path: Path, seed: int, explore: bool = False) -> tuple[float, FrameSampler, float]:
+def record_video(
+    algo: Any, env_cfg: Any, path: Path, seed: int, explore: bool = False, normalization: dict[str, Any] | None = None
+) -> tuple[float, FrameSampler, float]:
     """Play one episode, write it to ``path`` (MP4); returns ``(return, sampled frames, fps)`` for a TensorBoard preview."""
-    envs = make_play_env(env_cfg, render=True)
+    envs = make_play_env(env_cfg, render=True, normalization=normalization)
     fps = render_fps(envs)
     writer, sampler = Mp4Writer(path, fps), FrameSampler()
     try:

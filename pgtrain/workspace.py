@@ -25,7 +25,9 @@ from pgtrain import checkpoint
 from pgtrain.algos import algo_class, check_action_type
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector, evaluate
 from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, to_object
-from pgtrain.envs import make_vec_env
+from pgtrain.envs import env_label, make_vec_env
+from pgtrain.envs.normalize import normalization_state
+from pgtrain.envs.specs import check_env
 from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
@@ -45,7 +47,8 @@ def resolve_device(cfg: DeviceConfig) -> torch.device:
 def prepare(cfg: DictConfig) -> Config:
     """Everything that can be checked before a run writes anything: types, ranges, algo x env, device."""
     obj = to_object(cfg)
-    check_action_type(obj.algo.name, obj.env.name, obj.env.action_type.value)
+    check_env(obj.env, obj.algo)  # the action type and solve threshold of a generic id come from its spec and space
+    check_action_type(obj.algo.name, env_label(obj.env), obj.env.action_type.value)
     resolve_device(obj.device)
     return obj
 
@@ -218,7 +221,9 @@ class Workspace:
         self.logger.show(step, sps, self.recent_return(), extra)
 
     def _evaluate(self, step: int) -> None:
-        returns = evaluate(self.algo, self.cfg.env, self.cfg.eval_episodes, seed=self.cfg.seed + 10_000 + step)
+        returns = evaluate(
+            self.algo, self.cfg.env, self.cfg.eval_episodes, seed=self.cfg.seed + 10_000 + step, normalization=self.normalization()
+        )
         self.last_eval = float(np.mean(returns))
         self.logger.scalar("eval/mean_return", self.last_eval, step)
 
@@ -227,9 +232,15 @@ class Workspace:
         from pgtrain.playing import record_video
 
         path = self.run_dir / "videos" / f"train_step_{step}.mp4"
-        ret, sampled, fps = record_video(self.algo, self.cfg.env, path, seed=self.cfg.seed + 20_000 + step)
+        seed = self.cfg.seed + 20_000 + step
+        ret, sampled, fps = record_video(self.algo, self.cfg.env, path, seed=seed, normalization=self.normalization())
         self.logger.video("eval/video", sampled.frames, step, fps / sampled.stride)
         self.logger.scalar("eval/video_return", ret, step)
+
+    def normalization(self) -> dict[str, Any] | None:
+        """The running normalisation statistics of the training envs (the first group's), for evaluation and checkpoints."""
+        groups = getattr(self.collector, "groups", None)
+        return normalization_state((groups[0] if groups else self.collector).envs)
 
     def _check_finite(self, metrics: dict[str, float], step: int) -> None:
         """Stop on a NaN/inf loss or parameter before anything saves the broken state."""
@@ -310,6 +321,7 @@ class Workspace:
                 "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             },
             "collector_state": collector_state,  # a replay buffer when algo.save_buffer=true, else empty
+            "normalization": self.normalization(),  # env.normalize_*: the statistics pgtrain-eval and videos use, frozen
         }
         if periodic:
             checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)
