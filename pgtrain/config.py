@@ -227,7 +227,7 @@ class EnvConfig:
     # discrete | continuous: checked against the algorithm before anything runs; null = read from the env's action
     # space when the config is checked (one env is made then; a preset that names its type makes none)
     action_type: ActionType | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments for gym.make, e.g. env.kwargs={continuous:true}
+    kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments for gym.make, e.g. +env.kwargs.continuous=true
     # auto: the env's numpy-vectorised entry point where it has one, else sync (3x async's speed on 2 cores for
     # LunarLander and HalfCheetah, 8 envs); vector_entry_point, sync (one process) or async (a subprocess per env)
     vectorization: str = "auto"
@@ -346,7 +346,7 @@ class DeviceConfig:
 @dataclass
 class Config:
     algo: Any = MISSING  # group algo: reinforce | a2c | ddpg
-    env: Any = MISSING  # group env: cartpole | pendulum | pong
+    env: Any = MISSING  # group env: cartpole | pendulum | pong | lunarlander | halfcheetah | hopper | gym | atari
     device: DeviceConfig = MISSING  # group device: auto | cpu | cuda
     seed: int = 0  # seeds python, numpy, torch and the envs
     total_steps: int = 200_000  # budget in environment steps, summed over parallel envs

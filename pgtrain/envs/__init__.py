@@ -11,6 +11,8 @@ episodic life and reward clipping, and the observation / reward normalisation (:
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -79,12 +81,28 @@ def _make_gym_vec_env(cfg: EnvConfig, num_envs: int, render_mode: str | None) ->
     try:
         if mode == "vector_entry_point":
             return gym.make_vec(cfg.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
-        return gym.make_vec(
-            cfg.id,
-            num_envs=num_envs,
-            vectorization_mode=mode,
-            vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP},
-            **kwargs,
-        )
+        fns = [functools.partial(make_env, cfg.id, kwargs)] * num_envs
+        vector = gym.vector.AsyncVectorEnv if mode == "async" else gym.vector.SyncVectorEnv
+        return vector(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
     except gym.error.Error as ex:
         raise PgtrainError(f"cannot make env {cfg.id!r}: {ex}") from ex
+
+
+def make_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
+    """``gym.make(env_id, **kwargs)``, with MuJoCo's warnings sent to Python's ``warnings`` (in a subprocess too)."""
+    if (gym.spec(env_id).entry_point or "").startswith("gymnasium.envs.mujoco"):
+        quiet_mujoco()
+    return gym.make(env_id, **kwargs)
+
+
+def quiet_mujoco() -> None:
+    """MuJoCo prints its warnings and appends them to MUJOCO_LOG.TXT in the working directory, outside the run
+    directory; route them to Python's warnings instead (each shown once), dropping the deprecation notices that
+    gymnasium's model files trigger (HalfCheetah's ``settotalmass``)."""
+    import mujoco
+
+    def warn(message: str) -> None:
+        if "deprecated" not in message:
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    mujoco.set_mju_user_warning(warn)

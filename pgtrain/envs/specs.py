@@ -69,8 +69,10 @@ def check_packages(spec: EnvSpec) -> None:
 
 @functools.lru_cache(maxsize=32)
 def _spaces(env_id: str, kwargs: tuple[tuple[str, Any], ...]) -> tuple[gym.Space, gym.Space]:
+    from pgtrain.envs import make_env
+
     try:
-        env = gym.make(env_id, **dict(kwargs))
+        env = make_env(env_id, dict(kwargs))
     except gym.error.DependencyNotInstalled:
         check_packages(gym.spec(env_id))
         raise
