@@ -30,6 +30,8 @@ def make_play_env(env_cfg: Any, render: bool, normalization: dict[str, Any] | No
     if render:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen: no display needed
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo renders headless through EGL (libEGL), no display needed
+        os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
     return make_vec_env(
         dataclasses.replace(env_cfg, vectorization="sync"),
         1,
@@ -65,7 +67,14 @@ def play_episode(
 
 
 def _frame(envs: gym.vector.VectorEnv) -> np.ndarray:
-    frames = envs.render()
+    try:
+        frames = envs.render()
+    except Exception as ex:  # MuJoCo without an OpenGL library raises its own FatalError
+        if type(ex).__module__.split(".")[0] != "mujoco":
+            raise
+        raise PgtrainError(
+            f"MuJoCo cannot render here ({str(ex).splitlines()[0]}): install EGL (apt-get install libegl1) or set MUJOCO_GL=osmesa"
+        ) from None
     if not frames or frames[0] is None:
         raise PgtrainError("this env renders no RGB frames (render_mode='rgb_array' gave nothing); cannot record a video")
     return np.asarray(frames[0], dtype=np.uint8)

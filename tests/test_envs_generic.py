@@ -324,3 +324,21 @@ def test_missing_optional_package_names_its_install_command(cli, tmp_path, args,
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and words in res.stderr and "gymnasium[" in res.stderr, res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shadow"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("algo=ddpg", "env=halfcheetah", "algo.learning_starts=50", "algo.batch_size=16", "algo.hidden_sizes=[16]"),
+        ("algo=a2c", "env=atari", "env.id=ALE/Breakout-v5", "algo.num_envs=2", "algo.n_steps=4"),
+    ],
+    ids=["mujoco", "atari"],
+)
+def test_videos_render_headless(cli, tmp_path, args):
+    """MuJoCo renders through EGL without a display; ALE's vector env shows the agent's own frames."""
+    run = tmp_path / "run"
+    assert cli(*args, "env.max_episode_steps=30", "total_steps=100", f"hydra.run.dir={run}").returncode == 0
+    res = cli(str(run), "--episodes", "1", "--video", module="pgtrain.evaluation")
+    assert res.returncode == 0, res.stderr
+    (video,) = json.loads((run / "eval.json").read_text())["videos"]
+    assert (run / video).stat().st_size > 1000
