@@ -245,21 +245,30 @@ class DDPGConfig(AlgoConfig):
 class EnvConfig:
     """An environment and what pgtrain needs to know about it before building it.
 
-    The fields without a default here (MISSING, or None for "none") are each env's identity, set by its YAML in
+    The fields without a default here (MISSING) are each env's identity, set by its YAML in
     configs/env/ and nowhere else; every other field has its one default here.
     """
 
-    name: str = MISSING  # short name: the YAML file's name in configs/env/
-    id: str = MISSING  # gymnasium id
-    action_type: ActionType = MISSING  # discrete | continuous: checked against the algorithm before anything runs
-    vectorization: str = MISSING  # vector_entry_point (numpy-vectorised env), sync or async (subprocesses)
-    solve_threshold: float | None = None  # the mean return that counts as solved (null = none)
-    solve_window: int = MISSING  # ... over this many most recent training episodes
+    name: str = MISSING  # short name: cartpole | pendulum | pong | gym | atari | a preset (configs/env/)
+    id: str = MISSING  # gymnasium id (env=gym: any registered one, e.g. env.id=Acrobot-v1)
+    # discrete | continuous: checked against the algorithm before anything runs; null = read from the env's action
+    # space when the config is checked (one env is made then; a preset that names its type makes none)
+    action_type: ActionType | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments for gym.make, e.g. +env.kwargs.continuous=true
+    # auto: the env's numpy-vectorised entry point where it has one, else sync (3x async's speed on 2 cores for
+    # LunarLander and HalfCheetah, 8 envs); vector_entry_point, sync (one process) or async (a subprocess per env)
+    vectorization: str = "auto"
+    solve_threshold: float | None = None  # the mean return that counts as solved (null = the env spec's reward_threshold)
+    solve_window: int = 100  # ... over this many most recent training episodes
     max_episode_steps: int | None = None  # override the env's time limit (null = the env's own)
     # Step the algo.num_envs envs as this many groups in turn (sizes as equal as they can be; at most num_envs
     # groups), each group's step in a background thread, so the policy works on one group while the others' emulators
     # run (reinforce, a2c; 1 = one synchronous vector step).
     pipeline_groups: int = 1
+    normalize_obs: bool = False  # running mean/std of observations (Stable-Baselines3's VecNormalize), saved in checkpoints
+    normalize_reward: bool = False  # scale rewards by the running std of the discounted return (VecNormalize's norm_reward)
+    normalize_gamma: float = 0.99  # discount of that return (set it to algo.gamma)
+    normalize_clip: float = 10.0  # clip normalised observations and rewards to [-this, this]
 
     def __post_init__(self) -> None:
         unset = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) == MISSING]
@@ -267,12 +276,14 @@ class EnvConfig:
         _coerce_enums(self)
         _check_at_least("env.pipeline_groups", self.pipeline_groups, 1)
         _check(
-            self.vectorization in ("vector_entry_point", "sync", "async"),
-            f"env.vectorization={self.vectorization}: choose vector_entry_point, sync or async",
+            self.vectorization in ("auto", "vector_entry_point", "sync", "async"),
+            f"env.vectorization={self.vectorization}: choose auto, vector_entry_point, sync or async",
         )
         _check_at_least("env.solve_window", self.solve_window, 1)
         if self.max_episode_steps is not None:
             _check_at_least("env.max_episode_steps", self.max_episode_steps, 1)
+        _check_gamma("env.normalize_gamma", self.normalize_gamma)
+        _check_positive("env.normalize_clip", self.normalize_clip)
 
 
 @dataclass
@@ -317,6 +328,36 @@ class PongConfig(EnvConfig):
         _check_at_least("env.frame_stack", self.frame_stack, 1)
 
 
+@dataclass
+class AtariConfig(EnvConfig):
+    """Any ALE game (env.id=ALE/<Game>-v5) through ale-py's AtariVectorEnv: 84x84 grey frame stacks for the Nature CNN,
+    the game's minimal action set, FIRE at reset where the game has it, ALE v5's protocol (sticky actions, frame skip 4).
+    The logged returns are always whole games' true scores; episodic_life and clip_rewards change what is learnt from."""
+
+    frameskip: int = 4  # emulator frames per agent step (ALE v5: 4)
+    repeat_action_probability: float = 0.25  # sticky actions (ALE v5's default, Machado et al. 2018)
+    frame_stack: int = 4  # grey 84x84 frames stacked into one observation
+    noop_max: int = 30  # up to this many random no-ops at each reset (the DQN protocol)
+    episodic_life: bool = True  # training: a lost life ends the learner's episode (not the game), as SB3's AtariWrapper
+    clip_rewards: bool = True  # training: learn from sign(reward), as SB3's AtariWrapper (logged returns stay true)
+    full_action_space: bool = False  # all 18 ALE actions instead of the game's minimal set
+    num_threads: int = 0  # emulator threads (0 = one per core, at most num_envs)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_at_least("env.frameskip", self.frameskip, 1)
+        _check(
+            0.0 <= self.repeat_action_probability <= 1.0,
+            f"env.repeat_action_probability={self.repeat_action_probability} must lie in [0, 1]",
+        )
+        _check_at_least("env.frame_stack", self.frame_stack, 1)
+        _check_at_least("env.noop_max", self.noop_max, 0)
+        _check_at_least("env.num_threads", self.num_threads, 0)
+
+
+ENV_SCHEMAS: dict[str, type[EnvConfig]] = {"pong": PongConfig, "atari": AtariConfig}  # by env.name; others: EnvConfig
+
+
 def async_batch_of(env: EnvConfig, num_envs: int) -> int:
     """The batch of ale-py's async mode that ``num_envs`` envs of ``env`` run with; 0 = lockstep."""
     batch = getattr(env, "async_batch", 0)
@@ -340,7 +381,7 @@ class DeviceConfig:
 @dataclass
 class Config:
     algo: Any = MISSING  # group algo: reinforce | a2c | ddpg
-    env: Any = MISSING  # group env: cartpole | pendulum | pong
+    env: Any = MISSING  # group env: cartpole | pendulum | pong | lunarlander | halfcheetah | hopper | gym | atari
     device: DeviceConfig = MISSING  # group device: auto | cpu | cuda
     seed: int = 0  # seeds python, numpy, torch and the envs
     total_steps: int = 200_000  # budget in environment steps, summed over parallel envs
@@ -372,6 +413,8 @@ class Config:
             name = getattr(self.algo, "name", None)
             _check(name == "reinforce", f"env.async_batch={batch} works with algo=reinforce only (whole episodes); use env.async_batch=0")
             _check(groups == 1, f"env.async_batch={batch} and env.pipeline_groups={groups}: choose one of the two")
+            normalizing = getattr(self.env, "normalize_obs", False) or getattr(self.env, "normalize_reward", False)
+            _check(not normalizing, f"env.async_batch={batch} cannot normalise observations or rewards; use env.async_batch=0")
 
 
 # Top-level settings that steer a run without changing what it learns: a resume may change them, and plots and
@@ -400,6 +443,7 @@ def register_configs() -> None:
         cs.store(group="schema/algo", name=name, node=node)
     cs.store(group="schema/env", name="env", node=EnvConfig)
     cs.store(group="schema/env", name="pong", node=PongConfig)
+    cs.store(group="schema/env", name="atari", node=AtariConfig)
     cs.store(group="schema/device", name="device", node=DeviceConfig)
 
 
@@ -418,12 +462,16 @@ def to_object(cfg: DictConfig) -> Config:
 
 
 def check(cfg: DictConfig) -> Config:
-    """Everything about a command that can be checked without torch: keys, types, ranges, and that the algorithm can
-    drive the env's actions. Returns the typed config."""
+    """Everything about a command that can be checked without torch: keys, types, ranges, the env (its id, its
+    optional packages; a generic id's action type and solve threshold come from its spec and space), and that the
+    algorithm can drive the env's actions. Returns the typed config."""
     from pgtrain.algos import check_action_type
+    from pgtrain.envs.specs import check_env
 
     obj = to_object(cfg)
-    check_action_type(obj.algo.name, obj.env.name, obj.env.action_type.value)
+    check_env(obj.env, obj.algo)
+    label = obj.env.id if obj.env.name in ("gym", "atari") else obj.env.name
+    check_action_type(obj.algo.name, label, obj.env.action_type.value)
     return obj
 
 
@@ -448,7 +496,7 @@ def typed_config(plain: dict[str, Any]) -> DictConfig:
     try:
         base = OmegaConf.structured(Config)
         base.algo = OmegaConf.structured(ALGO_SCHEMAS[plain["algo"]["name"]])
-        base.env = OmegaConf.structured(PongConfig if plain["env"]["name"] == "pong" else EnvConfig)
+        base.env = OmegaConf.structured(ENV_SCHEMAS.get(plain["env"]["name"], EnvConfig))
         base.device = OmegaConf.structured(DeviceConfig)
         return OmegaConf.merge(base, {k: v for k, v in plain.items() if k != "hydra"})
     except (KeyError, TypeError, OmegaConfBaseException) as ex:

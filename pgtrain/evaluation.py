@@ -135,7 +135,7 @@ def evaluate_run(
     algo, cfg, state = load_policy(ckpt_path, device, overrides)
     checkpoint.check_belongs(state, run_dir, ckpt_path)
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
-    envs = make_play_env(cfg.env, render=video)
+    envs = make_play_env(cfg.env, render=video, normalization=state.get("normalization"))  # frozen training statistics
     returns, lengths, videos = [], [], []
     try:
         for k in range(episodes):

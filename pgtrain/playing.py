@@ -23,14 +23,23 @@ DEFAULT_FPS = 30
 # Playing episodes
 
 
-def make_play_env(env_cfg: Any, render: bool) -> gym.vector.VectorEnv:
-    """One copy of the env (a one-env vector env, as the algorithms expect batches), rendering RGB frames if ``render``."""
+def make_play_env(env_cfg: Any, render: bool, normalization: dict[str, Any] | None = None) -> gym.vector.VectorEnv:
+    """One copy of the env (a one-env vector env, as the algorithms expect batches), rendering RGB frames if ``render``;
+    observations normalised with a run's frozen ``normalization`` statistics where the env normalises them."""
     from pgtrain.envs import make_vec_env
 
     if render:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen: no display needed
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    return make_vec_env(dataclasses.replace(env_cfg, vectorization="sync"), 1, render_mode="rgb_array" if render else None)
+        os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo renders headless through EGL (libEGL), no display needed
+        os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+    return make_vec_env(
+        dataclasses.replace(env_cfg, vectorization="sync"),
+        1,
+        render_mode="rgb_array" if render else None,
+        training=False,
+        normalization=normalization,
+    )
 
 
 def play_episode(
@@ -57,14 +66,17 @@ def play_episode(
     return total, length
 
 
-def evaluate(algo: Any, env_cfg: Any, episodes: int, seed: int, explore: bool = False) -> list[float]:
-    """Returns of ``episodes`` episodes played with deterministic actions (``explore=False``), one per env copy: a
-    training run's evaluation."""
+def evaluate(
+    algo: Any, env_cfg: Any, episodes: int, seed: int, explore: bool = False, normalization: dict[str, Any] | None = None
+) -> list[float]:
+    """Returns of ``episodes`` episodes played with deterministic actions (``explore=False``), one per env copy (env k
+    from ``seed + k``): a training run's evaluation; the observations normalised with the training run's
+    ``normalization`` statistics, frozen (env.normalize_obs)."""
     from pgtrain.envs import clip_actions, make_vec_env
 
     if getattr(env_cfg, "async_batch", 0):
         env_cfg = dataclasses.replace(env_cfg, async_batch=0)  # every episode in lockstep
-    envs = make_vec_env(env_cfg, episodes)
+    envs = make_vec_env(env_cfg, episodes, training=False, normalization=normalization)
     try:
         obs, _ = envs.reset(seed=seed)
         returns = np.zeros(episodes)
@@ -80,7 +92,14 @@ def evaluate(algo: Any, env_cfg: Any, episodes: int, seed: int, explore: bool = 
 
 
 def _frame(envs: gym.vector.VectorEnv) -> np.ndarray:
-    frames = envs.render()
+    try:
+        frames = envs.render()
+    except Exception as ex:  # MuJoCo without an OpenGL library raises its own FatalError
+        if type(ex).__module__.split(".")[0] != "mujoco":
+            raise
+        raise PgtrainError(
+            f"MuJoCo cannot render here ({str(ex).splitlines()[0]}): install EGL (apt-get install libegl1) or set MUJOCO_GL=osmesa"
+        ) from None
     if not frames or frames[0] is None:
         raise PgtrainError("this env renders no RGB frames (render_mode='rgb_array' gave nothing); cannot record a video")
     return np.asarray(frames[0], dtype=np.uint8)
@@ -149,9 +168,11 @@ class FrameSampler:
         self.count += 1
 
 
-def record_video(algo: Any, env_cfg: Any, path: Path, seed: int, explore: bool = False) -> tuple[float, FrameSampler, float]:
+def record_video(
+    algo: Any, env_cfg: Any, path: Path, seed: int, explore: bool = False, normalization: dict[str, Any] | None = None
+) -> tuple[float, FrameSampler, float]:
     """Play one episode, write it to ``path`` (MP4); returns ``(return, sampled frames, fps)`` for a TensorBoard preview."""
-    envs = make_play_env(env_cfg, render=True)
+    envs = make_play_env(env_cfg, render=True, normalization=normalization)
     fps = render_fps(envs)
     writer, sampler = Mp4Writer(path, fps), FrameSampler()
     try:

@@ -25,6 +25,7 @@ from pgtrain.algos import algo_class
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
 from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, check
 from pgtrain.envs import make_vec_env
+from pgtrain.envs.normalize import normalization_state
 from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
@@ -234,7 +235,9 @@ class Workspace:
         self.logger.show(step, sps, self.recent_return(), extra)
 
     def _evaluate(self, step: int) -> None:
-        returns = evaluate(self.algo, self.cfg.env, self.cfg.eval_episodes, seed=self.cfg.seed + 10_000 + step)
+        returns = evaluate(
+            self.algo, self.cfg.env, self.cfg.eval_episodes, seed=self.cfg.seed + 10_000 + step, normalization=self.normalization()
+        )
         self.last_eval = float(np.mean(returns))
         self.logger.scalar("eval/mean_return", self.last_eval, step)
 
@@ -243,9 +246,15 @@ class Workspace:
         from pgtrain.playing import record_video
 
         path = self.run_dir / "videos" / f"train_step_{step}.mp4"
-        ret, sampled, fps = record_video(self.algo, self.cfg.env, path, seed=self.cfg.seed + 20_000 + step)
+        seed = self.cfg.seed + 20_000 + step
+        ret, sampled, fps = record_video(self.algo, self.cfg.env, path, seed=seed, normalization=self.normalization())
         self.logger.video("eval/video", sampled.frames, step, fps / sampled.stride)
         self.logger.scalar("eval/video_return", ret, step)
+
+    def normalization(self) -> dict[str, Any] | None:
+        """The running normalisation statistics of the training envs (the first group's), for evaluation and checkpoints."""
+        groups = getattr(self.collector, "groups", None)
+        return normalization_state((groups[0] if groups else self.collector).envs)
 
     def _check_finite(self, metrics: dict[str, float], step: int) -> None:
         """Stop on a NaN/inf loss or parameter before anything saves the broken state."""
@@ -319,6 +328,7 @@ class Workspace:
             },
             "rng": checkpoint.capture_rng(cuda=self.device.type == "cuda"),
             "collector_state": collector_state,  # a replay buffer when algo.save_buffer=true, else empty
+            "normalization": self.normalization(),  # env.normalize_*: the statistics pgtrain-eval and videos use, frozen
         }
         if periodic:
             checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)

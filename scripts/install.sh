@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q torch==2.13.0
+# the lock holds gymnasium's optional envs too: Box2D (LunarLander) and MuJoCo (HalfCheetah, Hopper), all wheels
 .venv/bin/python -m pip install -q -r requirements.lock
 .venv/bin/python -m pip install -q --no-deps -e .

@@ -12,12 +12,14 @@ from omegaconf import OmegaConf
 from pgtrain.algos import ALGOS, algo_class, check_action_type
 from pgtrain.cli import CONFIG_DIR
 from pgtrain.config import ALGO_SCHEMAS, Config, to_object
+from pgtrain.envs.specs import check_env
 from pgtrain.errors import PgtrainError
 
 CONFIGS = Path(CONFIG_DIR)
 ALGO_NAMES = sorted(p.stem for p in (CONFIGS / "algo").glob("*.yaml"))
 ENV_NAMES = sorted(p.stem for p in (CONFIGS / "env").glob("*.yaml"))
 DEVICE_NAMES = sorted(p.stem for p in (CONFIGS / "device").glob("*.yaml"))
+EXAMPLE_IDS = {"gym": "Acrobot-v1", "atari": "ALE/Breakout-v5"}  # env groups that take any id
 
 
 def _compose(*overrides: str):
@@ -41,7 +43,9 @@ def test_default_is_reinforce_on_cartpole():
 @pytest.mark.parametrize("env", ENV_NAMES)
 @pytest.mark.parametrize("device", DEVICE_NAMES)
 def test_every_algo_env_device_composes(algo, env, device):
-    cfg = to_object(_compose(f"algo={algo}", f"env={env}", f"device={device}"))
+    example_id = [f"env.id={EXAMPLE_IDS[env]}"] if env in EXAMPLE_IDS else []
+    cfg = to_object(_compose(f"algo={algo}", f"env={env}", f"device={device}", *example_id))
+    check_env(cfg.env, cfg.algo)  # env=gym: the action type comes from the env's action space
     name = cfg.algo.name
     assert name in ALGOS and algo_class(name).name == name
     assert isinstance(cfg.algo, ALGO_SCHEMAS[name])

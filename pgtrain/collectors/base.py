@@ -11,6 +11,7 @@ from gymnasium.vector import VectorEnv
 
 from pgtrain.batches import Episode, Transition
 from pgtrain.envs import clip_actions
+from pgtrain.envs.normalize import inner, load_normalization_state, normalization_state
 from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
 from pgtrain.interrupts import atomic
 
@@ -105,16 +106,20 @@ class Collector:
         """The envs' state (see :mod:`pgtrain.envs.state`), the current observations and autoreset flags, so a resumed
         run continues the running episodes exactly; subclasses add what they hold (partial episodes, a replay buffer)."""
         self.drain()
-        env = env_state(self.envs)
+        norm = normalization_state(self.envs)  # saved whatever the env: evaluation and resumes need the statistics
+        state: dict[str, Any] = {} if norm is None else {"normalization": norm}
+        env = env_state(inner(self.envs))
         if env is None:
-            return {}
-        return {"env": env, "obs": to_saved(self.obs), "prev_done": to_saved(self.prev_done)}
+            return state
+        return {**state, "env": env, "obs": to_saved(self.obs), "prev_done": to_saved(self.prev_done)}
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         """Restore :meth:`state_dict`; returns whether the running episodes continue (False: fresh episodes began,
         seeded with ``seed + env_steps`` so they differ from the run's first ones)."""
-        if "env" in state and env_state(self.envs) is not None:
-            load_env_state(self.envs, state["env"])
+        if "normalization" in state:
+            load_normalization_state(self.envs, state["normalization"])
+        if "env" in state and env_state(inner(self.envs)) is not None:
+            load_env_state(inner(self.envs), state["env"])
             self.obs = from_saved(state["obs"])
             self.prev_done = from_saved(state["prev_done"])
             return True

@@ -73,7 +73,7 @@ class EpisodeCollector(Collector):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        if state and self.buf_obs is not None:
+        if "env" in state and self.buf_obs is not None:
             self._compact()  # save only the rows the running episodes still need
             used = self.t - self.base
             state["episodes"] = {

@@ -61,7 +61,7 @@ class ReplayCollector(Collector):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        if state:  # the running episodes continue on resume: so do their warm-up marks
+        if "env" in state:  # the running episodes continue on resume: so do their warm-up marks
             state["warmup"] = to_saved(self.warmup)
         if self.save_buffer:
             state["replay_buffer"] = self.buffer.state_dict()

@@ -16,7 +16,6 @@ where ``AtariVectorEnv`` returns the previous frame as the final observation; do
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gymnasium as gym
@@ -25,6 +24,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 
 from pgtrain.config import PongConfig, async_batch_of
+from pgtrain.envs.atari import ale_vector_env, stack_preprocess
 from pgtrain.errors import PgtrainError
 
 # The lecture's preprocessing (Karpathy's pg-pong.py ``prepro``): crop rows 35..194 (the playing field, without the
@@ -41,9 +41,7 @@ ALE_UP, ALE_DOWN = 2, 3
 # Policy action 1 = UP, 0 = DOWN: the lecture's network outputs P(UP) = sigmoid(z), the Bernoulli head's P(action 1).
 UPDOWN = np.array([ALE_DOWN, ALE_UP], dtype=np.int64)
 
-MAX_FRAMES = 108_000  # ALE's per-episode frame limit (30 minutes of play at 60 Hz), as ALE/Pong-v5 has it
 STACK_NOOP_MAX = 30  # preprocess=stack: up to 30 random no-ops at each reset, the DQN/A2C Atari protocol
-STACK_SIZE = 84
 
 
 def lecture_frame(frames: np.ndarray) -> np.ndarray:
@@ -183,34 +181,23 @@ def make_pong_vec_env(cfg: PongConfig, num_envs: int, render_mode: str | None = 
 
 
 def _ale_vec_env(cfg: PongConfig, num_envs: int) -> VectorEnv:
-    from ale_py.vector_env import AtariVectorEnv
-
-    threads = cfg.num_threads or min(num_envs, len(os.sched_getaffinity(0)))
-    max_frames = MAX_FRAMES if cfg.max_episode_steps is None else cfg.max_episode_steps * cfg.frameskip
     common: dict[str, Any] = {
-        "num_threads": threads,
+        "num_threads": cfg.num_threads,
         "batch_size": async_batch_of(cfg, num_envs),  # 0: all envs at every step
         "frameskip": cfg.frameskip,
         "repeat_action_probability": cfg.repeat_action_probability,
-        "max_num_frames_per_episode": max_frames,
-        "full_action_space": False,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-        "episodic_life": False,
-        "reward_clipping": False,  # Pong's rewards are +-1 already; the logged returns stay true scores
+        "max_episode_steps": cfg.max_episode_steps,
     }
     if cfg.preprocess == "lecture":
         # Whole frames, no resize, no max-pool, no no-op starts: ALE/Pong-v5's screens, in grey (the C++ threads convert
         # them), for the numpy wrapper.
-        envs: VectorEnv = AtariVectorEnv(
+        envs: VectorEnv = ale_vector_env(
             "pong", num_envs, img_height=210, img_width=160, grayscale=True, stack_num=1, maxpool=False, noop_max=0,
             use_fire_reset=False, **common,
         )  # fmt: skip
         envs = LectureFramesVector(envs, grey=True)
     else:
-        envs = AtariVectorEnv(
-            "pong", num_envs, img_height=STACK_SIZE, img_width=STACK_SIZE, grayscale=True, stack_num=cfg.frame_stack,
-            maxpool=True, noop_max=STACK_NOOP_MAX, use_fire_reset=True, **common,
-        )  # fmt: skip
+        envs = ale_vector_env("pong", num_envs, **stack_preprocess(cfg.frame_stack, STACK_NOOP_MAX), **common)
     return TwoActionsVector(envs) if cfg.action_set == "updown" else envs
 
 

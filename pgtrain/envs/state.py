@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from gymnasium.vector import SyncVectorEnv, VectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
@@ -101,6 +100,8 @@ def _set_rng(space: Any, state: dict[str, Any]) -> None:
 
 def to_saved(value: Any) -> Any:
     """numpy arrays and scalars -> torch tensors / Python numbers (what a weights-only checkpoint can hold)."""
+    import torch  # here, not at the top: config checks import the envs package and never wait for torch
+
     if isinstance(value, np.ndarray):
         return {"ndarray": torch.from_numpy(np.ascontiguousarray(value).copy()), "dtype": str(value.dtype)}
     if isinstance(value, np.generic):

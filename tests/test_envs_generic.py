@@ -1,0 +1,344 @@
+"""Any gymnasium env by id (env=gym), any ALE game (env=atari), the Box2D/MuJoCo presets, normalisation, and the
+refusals of what cannot run (one line, exit status 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import SyncVectorEnv
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
+from hydra import compose, initialize_config_dir
+
+from pgtrain import checkpoint
+from pgtrain.cli import CONFIG_DIR
+from pgtrain.collectors import RolloutCollector
+from pgtrain.config import AtariConfig, EnvConfig, to_object
+from pgtrain.envs import make_vec_env
+from pgtrain.envs.normalize import NormalizeObservation, NormalizeReward, normalization_state
+from pgtrain.envs.specs import action_type_of, check_env
+from pgtrain.errors import PgtrainError
+from tests.conftest import read_summary
+
+
+def _config(*overrides: str):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = to_object(compose("config", overrides=list(overrides)))
+    check_env(cfg.env, cfg.algo)
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Composition of generic ids
+
+
+def test_discrete_id_takes_its_action_type_threshold_and_vectorization_from_the_env():
+    cfg = _config("env=gym", "env.id=Acrobot-v1")
+    assert cfg.env.action_type.value == "discrete"
+    assert cfg.env.solve_threshold == gym.spec("Acrobot-v1").reward_threshold == -100
+    envs = make_vec_env(cfg.env, 3)
+    try:
+        assert isinstance(envs, RecordEpisodeStatistics) and isinstance(envs.env, SyncVectorEnv)  # no vector entry point
+        assert envs.single_action_space == gym.spaces.Discrete(3)
+        envs.reset(seed=0)
+        obs, rewards, *_ = envs.step(np.array([0, 1, 2]))
+        assert obs.shape == (3, 6) and rewards.shape == (3,)
+    finally:
+        envs.close()
+
+
+def test_continuous_id_is_continuous_and_its_actions_are_clipped_to_the_box():
+    cfg = _config("env=gym", "env.id=MountainCarContinuous-v0", "algo=ddpg")
+    assert cfg.env.action_type.value == "continuous" and cfg.env.solve_threshold == 90
+    states = []
+    for action in (1e6, 1.0):  # the same start; an action of 1e6 must act as the bound 1
+        collector = RolloutCollector(make_vec_env(cfg.env, 1), seed=0, n_steps=1)
+        try:
+            collector.step(np.array([[action]], dtype=np.float32))
+            states.append(collector.envs.env.envs[0].unwrapped.state.copy())
+        finally:
+            collector.close()
+    assert np.array_equal(states[0], states[1])
+
+
+def test_vector_entry_point_is_used_where_the_env_has_one():
+    cfg = _config("env=gym", "env.id=CartPole-v1")
+    envs = make_vec_env(cfg.env, 4)
+    try:
+        assert not isinstance(envs.env, SyncVectorEnv) and type(envs.env).__name__ == "CartPoleVectorEnv"
+    finally:
+        envs.close()
+
+
+@pytest.mark.parametrize("override", ["+env.kwargs.continuous=true", "++env.kwargs={continuous:true}"])
+def test_gym_make_kwargs_pass_through(override):
+    cfg = _config("env=gym", "env.id=LunarLander-v3", override, "algo=ddpg")
+    assert cfg.env.kwargs == {"continuous": True} and cfg.env.action_type.value == "continuous"
+    envs = make_vec_env(cfg.env, 1)
+    try:
+        assert envs.single_action_space.shape == (2,)
+    finally:
+        envs.close()
+
+
+def test_action_spaces_other_than_discrete_and_box_are_refused():
+    with pytest.raises(PgtrainError, match="MultiDiscrete action space .* Discrete and one-dimensional Box actions only"):
+        action_type_of("X-v0", gym.spaces.MultiDiscrete([2, 3]))
+
+
+def test_sigmoid_head_needs_two_actions():
+    with pytest.raises(PgtrainError, match="discrete_head=sigmoid needs exactly two actions; Acrobot-v1 has 3"):
+        _config("env=gym", "env.id=Acrobot-v1", "algo.discrete_head=sigmoid")
+
+
+@pytest.mark.parametrize("env", ["lunarlander", "halfcheetah", "hopper"])
+def test_presets_name_their_action_type_and_threshold(env):
+    cfg = _config(f"env={env}")
+    spec = gym.spec(cfg.env.id)
+    assert cfg.env.solve_threshold == spec.reward_threshold
+    _, space = gym.make(cfg.env.id).observation_space, gym.make(cfg.env.id).action_space
+    assert cfg.env.action_type.value == action_type_of(cfg.env.id, space)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Normalisation
+
+
+def _norm_cfg(**kw) -> EnvConfig:
+    return EnvConfig(name="pendulum", id="Pendulum-v1", action_type="continuous", normalize_obs=True, normalize_reward=True, **kw)
+
+
+def _random_steps(envs, n: int, seed: int = 0) -> None:
+    envs.reset(seed=seed)
+    envs.action_space.seed(seed)
+    for _ in range(n):
+        envs.step(envs.action_space.sample())
+
+
+def test_normalised_observations_and_rewards_are_standardised_and_clipped():
+    envs = make_vec_env(_norm_cfg(normalize_clip=3.0), 4)
+    try:
+        assert isinstance(envs, NormalizeReward) and isinstance(envs.env, NormalizeObservation)
+        assert isinstance(envs.env.env, RecordEpisodeStatistics)  # the logged returns are the env's own
+        _random_steps(envs, 300)
+        obs, rewards, *_ = envs.step(envs.action_space.sample())
+        assert np.abs(obs).max() <= 3.0 and np.abs(rewards).max() <= 3.0
+        state = normalization_state(envs)
+        raw_mean = state["obs"]["mean"]["ndarray"].numpy()
+        assert np.abs(raw_mean[2]) < 1.0 and state["obs"]["count"] > 1000  # Pendulum's angular velocity, ~0 on average
+        assert float(state["reward"]["var"]["ndarray"]) > 1.0  # the discounted return of rewards in [-16, 0] varies a lot
+    finally:
+        envs.close()
+
+
+def test_normalisation_statistics_round_trip_through_a_checkpoint_and_eval_freezes_them(tmp_path):
+    envs = make_vec_env(_norm_cfg(), 4)
+    _random_steps(envs, 200)
+    state = normalization_state(envs)
+    envs.close()
+    checkpoint.save(tmp_path / "c.pt", {"normalization": state})
+    loaded = checkpoint.load(tmp_path / "c.pt")["normalization"]  # weights_only: the statistics are tensors and numbers
+    fresh = make_vec_env(_norm_cfg(), 4, normalization=loaded)
+    try:
+        again = normalization_state(fresh)
+        for part in ("obs", "reward"):
+            assert again[part]["count"] == state[part]["count"]
+            assert np.array_equal(again[part]["mean"]["ndarray"].numpy(), state[part]["mean"]["ndarray"].numpy())
+            assert np.array_equal(again[part]["var"]["ndarray"].numpy(), state[part]["var"]["ndarray"].numpy())
+        assert np.array_equal(again["reward"]["accumulated"]["ndarray"].numpy(), state["reward"]["accumulated"]["ndarray"].numpy())
+    finally:
+        fresh.close()
+    evaluation = make_vec_env(_norm_cfg(), 2, training=False, normalization=loaded)
+    try:
+        assert isinstance(evaluation, NormalizeObservation)  # observations only: evaluation sums the env's own rewards
+        _random_steps(evaluation, 50)
+        assert normalization_state(evaluation)["obs"]["count"] == state["obs"]["count"]  # frozen
+    finally:
+        evaluation.close()
+
+
+def test_resume_restores_the_statistics_exactly(cli, tmp_path):
+    """N steps resumed to 2N end where 2N steps in one go end: weights, counters and normalisation statistics."""
+    args = ("algo=a2c", "env=pendulum", "env.normalize_obs=true", "env.normalize_reward=true", "algo.num_envs=4")
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    assert cli(*args, "total_steps=1600", f"hydra.run.dir={straight}").returncode == 0
+    assert cli(*args, "total_steps=800", f"hydra.run.dir={halves}").returncode == 0
+    res = cli(f"resume={halves}", "total_steps=1600")
+    assert res.returncode == 0, res.stderr
+    a, b = (checkpoint.load(d / "checkpoints" / "last.pt") for d in (straight, halves))
+    assert a["normalization"]["obs"]["count"] == b["normalization"]["obs"]["count"] > 1600
+    for part in ("obs", "reward"):
+        for key in ("mean", "var"):
+            assert np.array_equal(a["normalization"][part][key]["ndarray"].numpy(), b["normalization"][part][key]["ndarray"].numpy())
+    for name, tensor in a["algo_state"]["policy"].items():
+        assert np.array_equal(tensor.numpy(), b["algo_state"]["policy"][name].numpy()), name
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Atari
+
+
+def test_atari_logs_true_game_scores_while_training_sees_lives_and_clipped_rewards():
+    cfg = AtariConfig(name="atari", id="ALE/SpaceInvaders-v5", action_type="discrete")
+    envs = make_vec_env(cfg, 2)
+    try:
+        assert envs.single_observation_space.shape == (4, 84, 84) and envs.single_action_space.n == 6  # minimal set
+        envs.reset(seed=1)
+        envs.action_space.seed(1)
+        clipped, ends, games = np.zeros(2), np.zeros(2, dtype=int), []
+        for _ in range(4000):
+            _, rewards, terminated, truncated, info = envs.step(envs.action_space.sample())
+            assert set(np.unique(rewards)) <= {-1.0, 0.0, 1.0}
+            clipped += rewards
+            ends += terminated | truncated
+            for i in np.flatnonzero(info.get("_episode", np.zeros(2, dtype=bool))):
+                games.append((float(info["episode"]["r"][i]), clipped[i], ends[i]))
+                clipped[i], ends[i] = 0, 0
+            if len(games) >= 2:
+                break
+        assert len(games) >= 2
+        for score, clipped_sum, learner_episodes in games:
+            assert score > clipped_sum > 0  # invaders are worth 5 to 30 points: the true score, not the clipped one
+            assert learner_episodes == 3  # one learner episode per life
+    finally:
+        envs.close()
+
+
+def test_evaluation_envs_play_whole_games_with_true_rewards():
+    cfg = AtariConfig(name="atari", id="ALE/SpaceInvaders-v5", action_type="discrete", repeat_action_probability=0.25)
+    envs = make_vec_env(cfg, 1, training=False)
+    try:
+        envs.reset(seed=0)
+        total, rewards = 0.0, []
+        for _ in range(5000):
+            _, r, terminated, truncated, _ = envs.step(np.array([1]))  # FIRE
+            rewards.append(float(r[0]))
+            total += float(r[0])
+            if terminated[0] or truncated[0]:
+                break
+        assert terminated[0] and max(rewards) > 1  # a whole game (three lives), rewards unclipped
+    finally:
+        envs.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# End to end through the command line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("algo=a2c", "env=lunarlander", "env.normalize_obs=true", "env.normalize_reward=true"),
+        ("algo=ddpg", "env=halfcheetah", "algo.learning_starts=100", "algo.batch_size=32", "algo.hidden_sizes=[32,32]"),
+        ("algo=reinforce", "env=hopper", "algo.episodes_per_update=2", "algo.num_envs=2"),
+        ("algo=a2c", "env=atari", "env.id=ALE/Breakout-v5", "algo.network=cnn", "algo.num_envs=2", "algo.n_steps=8"),
+    ],
+    ids=["lunarlander", "halfcheetah", "hopper", "breakout"],
+)
+def test_tiny_runs_end_to_end(cli, tmp_path, args):
+    run = tmp_path / "run"
+    res = cli(*args, "total_steps=300", f"hydra.run.dir={run}", "checkpoint_every_s=0")
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    assert summary["env_steps"] >= 300 and summary["updates"] >= 1
+    assert (run / "checkpoints" / "last.pt").is_file()
+
+
+def test_pgtrain_eval_uses_the_runs_frozen_statistics(cli, tmp_path):
+    run = tmp_path / "run"
+    args = ("algo=a2c", "env=gym", "env.id=MountainCarContinuous-v0", "env.normalize_obs=true", "algo.num_envs=2")
+    assert cli(*args, "total_steps=400", f"hydra.run.dir={run}").returncode == 0
+    saved = checkpoint.load(run / "checkpoints" / "last.pt")["normalization"]
+    assert saved["obs"]["count"] > 400
+    res = cli(str(run), "--episodes", "2", module="pgtrain.evaluation")
+    assert res.returncode == 0, res.stderr
+    report = json.loads((run / "eval.json").read_text())
+    assert report["env_id"] == "MountainCarContinuous-v0" and len(report["returns"]) == 2
+    # the statistics the policy was trained with, not fresh ones: evaluation's first observation is normalised by them
+    from pgtrain.evaluation import load_policy
+    from pgtrain.playing import make_play_env
+
+    _, cfg, state = load_policy(run / "checkpoints" / "last.pt")
+    envs = make_play_env(cfg.env, render=False, normalization=state["normalization"])
+    try:
+        assert normalization_state(envs)["obs"]["count"] == saved["obs"]["count"]
+        raw_obs, _ = gym.make("MountainCarContinuous-v0").reset(seed=5)
+        obs, _ = envs.reset(seed=5)
+        mean, var = (saved["obs"][k]["ndarray"].numpy() for k in ("mean", "var"))
+        assert np.allclose(obs[0], np.clip((raw_obs - mean) / np.sqrt(var + 1e-8), -10, 10), atol=1e-5)
+        assert normalization_state(envs)["obs"]["count"] == saved["obs"]["count"]  # frozen
+    finally:
+        envs.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Refusals: one line, exit status 2, nothing written
+
+
+def _shadow_package(tmp_path: Path, name: str) -> dict[str, str]:
+    """An environment in which ``import name`` fails, as on a machine without the package."""
+    shadow = tmp_path / "shadow"
+    (shadow / name).mkdir(parents=True)
+    (shadow / name / "__init__.py").write_text(f"raise ImportError({'No module named ' + name!r})\n")
+    return {"PYTHONPATH": os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["env=gym", "env.id=Acrobat-v1"], "unknown env id 'Acrobat-v1'"),
+        (["env=gym", "env.id=LunarLander-v2"], "closest registered ids: LunarLander-v3"),
+        (["env=atari", "env.id=ALE/Breakot-v5"], "closest registered ids: ALE/Breakout-v5"),
+        (["env=gym", "env.id=Acrobot-v1", "algo=ddpg"], "algo=ddpg needs continuous actions, but env=Acrobot-v1 has discrete"),
+        (["env=lunarlander", "algo=ddpg"], "algo=ddpg needs continuous actions, but env=lunarlander has discrete"),
+        (["env=gym", "env.id=ALE/Breakout-v5"], "run it with env=atari env.id=ALE/Breakout-v5"),
+        (["env=gym", "env.id=Acrobot-v1", "+env.kwargs.nosuch=1"], "gym.make('Acrobot-v1', **env.kwargs={'nosuch': 1}) failed"),
+    ],
+    ids=["unknown-id", "old-version", "unknown-ale-game", "ddpg-discrete", "ddpg-preset", "ale-via-gym", "bad-kwargs"],
+)
+def test_bad_env_input_is_one_line_and_writes_nothing(cli, tmp_path, args, words):
+    res = cli(*args)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("pgtrain: error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert words in res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, package, words",
+    [
+        (
+            ["env=lunarlander"],
+            "Box2D",
+            "env LunarLander-v3 needs Box2D, which is not installed here: install it with bash scripts/install.sh",
+        ),
+        (["env=gym", "env.id=Hopper-v5"], "mujoco", "env Hopper-v5 needs MuJoCo, which is not installed here"),
+    ],
+)
+def test_missing_optional_package_names_its_install_command(cli, tmp_path, args, package, words):
+    res = cli(*args, env=_shadow_package(tmp_path, package))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and words in res.stderr and "gymnasium[" in res.stderr, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shadow"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("algo=ddpg", "env=halfcheetah", "algo.learning_starts=50", "algo.batch_size=16", "algo.hidden_sizes=[16]"),
+        ("algo=a2c", "env=atari", "env.id=ALE/Breakout-v5", "algo.num_envs=2", "algo.n_steps=4"),
+    ],
+    ids=["mujoco", "atari"],
+)
+def test_videos_render_headless(cli, tmp_path, args):
+    """MuJoCo renders through EGL without a display; ALE's vector env shows the agent's own frames."""
+    run = tmp_path / "run"
+    assert cli(*args, "env.max_episode_steps=30", "total_steps=100", f"hydra.run.dir={run}").returncode == 0
+    res = cli(str(run), "--episodes", "1", "--video", module="pgtrain.evaluation")
+    assert res.returncode == 0, res.stderr
+    (video,) = json.loads((run / "eval.json").read_text())["videos"]
+    assert (run / video).stat().st_size > 1000
