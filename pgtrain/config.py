@@ -257,9 +257,9 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # keyword arguments for gym.make, e.g. +env.kwargs.continuous=true
     # auto: the env's numpy-vectorised entry point where it has one, else sync (3x async's speed on 2 cores for
     # LunarLander and HalfCheetah, 8 envs); vector_entry_point, sync (one process) or async (a subprocess per env)
-    vectorization: str = "auto"
+    vectorization: str = MISSING
     solve_threshold: float | None = None  # the mean return that counts as solved (null = the env spec's reward_threshold)
-    solve_window: int = 100  # ... over this many most recent training episodes
+    solve_window: int = MISSING  # ... over this many most recent training episodes
     max_episode_steps: int | None = None  # override the env's time limit (null = the env's own)
     # Step the algo.num_envs envs as this many groups in turn (sizes as equal as they can be; at most num_envs
     # groups), each group's step in a background thread, so the policy works on one group while the others' emulators

@@ -20,14 +20,14 @@ from hydra import compose, initialize_config_dir
 from omegaconf import MISSING, OmegaConf
 
 from pgtrain.cli import CONFIG_DIR
-from pgtrain.config import ALGO_SCHEMAS, A2CConfig, Config, DeviceConfig, EnvConfig, PongConfig, ReinforceConfig
+from pgtrain.config import ALGO_SCHEMAS, ENV_SCHEMAS, A2CConfig, Config, DeviceConfig, EnvConfig, PongConfig, ReinforceConfig
 
 CONFIGS = Path(CONFIG_DIR)
 ROOT = CONFIGS.parent
 SCHEMAS: dict[tuple[str, str], type] = {
     **{("algo", name): cls for name, cls in ALGO_SCHEMAS.items()},
     ("env", "env"): EnvConfig,
-    ("env", "pong"): PongConfig,
+    **{("env", name): cls for name, cls in ENV_SCHEMAS.items()},
     ("device", "device"): DeviceConfig,
 }
 GROUPS = ("algo", "env", "device")
