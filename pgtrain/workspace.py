@@ -150,6 +150,7 @@ class Workspace:
                         self._on_episode(episode.ret, episode.length, episode.env_step)
                     # update
                     if batch is not None:
+                        self.algo.progress = min(step / cfg.total_steps, 1.0) if cfg.total_steps else 1.0
                         metrics = self.algo.update(batch)
                         self._check_finite(metrics, step)
                         self.logger.accumulate(metrics)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pgtrain.algos.a2c import A2C
 from pgtrain.algos.base import Algorithm
 from pgtrain.algos.ddpg import DDPG
+from pgtrain.algos.ppo import PPO
 from pgtrain.algos.reinforce import Reinforce
 from pgtrain.errors import PgtrainError
 
-ALGOS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce, A2C, DDPG)}
+ALGOS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce, A2C, DDPG, PPO)}
 
 
 def algo_class(name: str) -> type[Algorithm]:
