@@ -236,7 +236,8 @@ class OffPolicyConfig(AlgoConfig):
         _check(0.0 < self.tau <= 1.0, f"algo.tau={self.tau} is out of range: it must lie in (0, 1]")
         _check_at_least("algo.learning_starts", self.learning_starts, 0)
         _check_at_least("algo.gradient_steps", self.gradient_steps, 0)
-        _check(self.network == "mlp", f"algo.network={self.network}: {self.name}'s actor and critic are MLPs on vector observations; use mlp")
+        mlp_only = f"algo.network={self.network}: {self.name}'s actor and critic are MLPs on vector observations; use mlp"
+        _check(self.network == "mlp", mlp_only)
 
 
 @dataclass

@@ -7,9 +7,11 @@ from pgtrain.algos.base import Algorithm
 from pgtrain.algos.ddpg import DDPG
 from pgtrain.algos.ppo import PPO
 from pgtrain.algos.reinforce import Reinforce
+from pgtrain.algos.sac import SAC
+from pgtrain.algos.td3 import TD3
 from pgtrain.errors import PgtrainError
 
-ALGOS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce, A2C, DDPG, PPO)}
+ALGOS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Reinforce, A2C, DDPG, PPO, TD3, SAC)}
 
 
 def algo_class(name: str) -> type[Algorithm]:
