@@ -208,16 +208,21 @@ def _sb3_callback(tracker: Tracker):
     return ThresholdCallback()
 
 
+def _sb3_learn(model: Any, task: Task, max_steps: int) -> dict[str, Any]:
+    """Train an SB3 model to the task's threshold or caps; the tracker's result."""
+    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
+    tracker.start()
+    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
+    return tracker.result(model.num_timesteps)
+
+
 def peer_sb3_a2c_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
     from stable_baselines3 import A2C
     from stable_baselines3.common.env_util import make_vec_env
 
     envs = make_vec_env("CartPole-v1", n_envs=ZOO_A2C_CARTPOLE["n_envs"], seed=seed)
     model = A2C("MlpPolicy", envs, ent_coef=ZOO_A2C_CARTPOLE["ent_coef"], seed=seed, device="cpu")
-    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
-    tracker.start()
-    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
-    return tracker.result(model.num_timesteps)
+    return _sb3_learn(model, task, max_steps)
 
 
 def peer_sb3_ddpg_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
@@ -254,10 +259,7 @@ def _sb3_noisy_pendulum(cls: Any, z: dict[str, Any], task: Task, seed: int, max_
         seed=seed,
         device="cpu",
     )
-    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
-    tracker.start()
-    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
-    return tracker.result(model.num_timesteps)
+    return _sb3_learn(model, task, max_steps)
 
 
 def peer_sb3_ppo_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
@@ -281,11 +283,7 @@ def peer_sb3_ppo_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, An
         seed=seed,
         device="cpu",
     )
-    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
-    tracker.start()
-    # RL Zoo decays over n_timesteps; learn() with the task's cap decays over the same budget
-    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
-    return tracker.result(model.num_timesteps)
+    return _sb3_learn(model, task, max_steps)  # RL Zoo decays the rates over n_timesteps, the task's cap
 
 
 def peer_sb3_sac_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
@@ -294,10 +292,7 @@ def peer_sb3_sac_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, An
 
     envs = make_vec_env("Pendulum-v1", n_envs=1, seed=seed)
     model = SAC("MlpPolicy", envs, learning_rate=ZOO_SAC_PENDULUM["learning_rate"], seed=seed, device="cpu")
-    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
-    tracker.start()
-    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
-    return tracker.result(model.num_timesteps)
+    return _sb3_learn(model, task, max_steps)
 
 
 def peer_sb3_a2c_pong(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
