@@ -75,22 +75,23 @@ class PPO(A2C):
         targets_t = self.tensor(targets.reshape(-1))
         old_values = values_all[: T * N]
 
-        stats: dict[str, list[float]] = {k: [] for k in ("policy", "value", "entropy", "kl", "clipfrac")}
+        stats: list[torch.Tensor] = []  # per minibatch: losses, entropy, KL, clip fraction (one .item() sync at the end)
         for _ in range(cfg.n_epochs):
             order = torch.from_numpy(rows)[torch.randperm(len(rows))]  # torch's RNG, seeded and checkpointed
             for start in range(0, len(rows), cfg.batch_size):
                 mb = order[start : start + cfg.batch_size].to(self.device)
-                kl = self._minibatch_step(x[mb], actions[mb], old_log_prob[mb], old_values[mb], adv_t[mb], targets_t[mb], clip, stats)
-            if cfg.target_kl is not None and kl > cfg.target_kl:
+                stats.append(self._minibatch_step(x[mb], actions[mb], old_log_prob[mb], old_values[mb], adv_t[mb], targets_t[mb], clip))
+            if cfg.target_kl is not None and stats[-1][3].item() > cfg.target_kl:
                 break
 
+        policy_loss, value_loss, entropy, kl, clip_fraction = torch.stack(stats).mean(0).tolist()
         pred, y = v[:-1].reshape(-1)[mask], targets.reshape(-1)[mask]
         return {
-            "loss/policy": float(np.mean(stats["policy"])),
-            "loss/value": float(np.mean(stats["value"])),
-            "policy/entropy": float(np.mean(stats["entropy"])),
-            "policy/approx_kl": float(np.mean(stats["kl"])),
-            "policy/clip_fraction": float(np.mean(stats["clipfrac"])),
+            "loss/policy": policy_loss,
+            "loss/value": value_loss,
+            "policy/entropy": entropy,
+            "policy/approx_kl": kl,
+            "policy/clip_fraction": clip_fraction,
             "policy/explained_variance": explained_variance(pred, y),
             "policy/clip_range": clip,
             "policy/lr": self.opt.param_groups[0]["lr"],
@@ -105,9 +106,9 @@ class PPO(A2C):
         adv: torch.Tensor,
         targets: torch.Tensor,
         clip: float,
-        stats: dict[str, list[float]],
-    ) -> float:
-        """One gradient step on a minibatch ``(B, ...)``; appends its statistics and returns its approximate KL."""
+    ) -> torch.Tensor:
+        """One gradient step on a minibatch ``(B, ...)``; returns its policy and value losses, entropy, approximate KL
+        and clip fraction ``(5,)``."""
         cfg = self.cfg
         dist, values = self._forward(obs, len(obs))
         log_ratio = dist.log_prob(actions) - old_log_prob
@@ -126,10 +127,5 @@ class PPO(A2C):
         self.updates += 1
 
         with torch.no_grad():
-            kl = approx_kl(log_ratio).item()
-            stats["clipfrac"].append(((ratio - 1.0).abs() > clip).float().mean().item())
-        stats["policy"].append(policy_loss.item())
-        stats["value"].append(value_loss.item())
-        stats["entropy"].append(entropy.item())
-        stats["kl"].append(kl)
-        return kl
+            clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
+            return torch.stack([policy_loss, value_loss, entropy, approx_kl(log_ratio), clip_fraction]).detach()
