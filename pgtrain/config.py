@@ -292,7 +292,7 @@ class SACConfig(OffPolicyConfig):
     batch_size: int = 256  # transitions per gradient step
     tau: float = 0.005  # Polyak rate of the target critics
     learning_starts: int = 5_000  # uniformly random actions for this many env steps before learning
-    alpha: float = 0.2  # the temperature: its initial value when autotune, else fixed
+    alpha: float = 0.2  # the temperature: fixed, or where autotune starts (CleanRL and SB3 start it at 1.0)
     autotune: bool = True  # learn the temperature toward target_entropy
     target_entropy: float | None = None  # the entropy the temperature aims at (null = -dim(A), the paper's)
     alpha_lr: float = 1e-3  # learning rate of log(alpha)
