@@ -205,6 +205,7 @@ def test_cli_smoke_with_resume(cli, tmp_path: Path, algo: str):
         f"algo={algo}",
         "env=pendulum",
         "total_steps=400",
+        "algo.num_envs=1",
         "algo.learning_starts=200",
         "algo.batch_size=64",
         "algo.hidden_sizes=[32,32]",
