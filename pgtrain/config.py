@@ -45,6 +45,7 @@ class CriticTarget(str, Enum):
 
     td = "td"  # y_t = r_t + gamma (1 - terminated_t) V(s_{t+1})
     mc = "mc"  # y_t = discounted rewards to the episode end, bootstrapped only where the rollout is cut
+    gae = "gae"  # y_t = A_t^GAE(lambda) + V(s_t), the lambda-return (PPO's)
 
 
 class Optimizer(str, Enum):
@@ -113,7 +114,7 @@ def _check_at_least(key: str, value: float, low: float) -> None:
 class AlgoConfig:
     """Options every algorithm has."""
 
-    name: str = MISSING  # registry name: reinforce | a2c | ddpg
+    name: str = MISSING  # registry name: reinforce | a2c | ddpg | ppo | td3 | sac
     num_envs: int = 8  # parallel environments in the vector env
     gamma: float = 0.99  # discount factor
     lr: float = 1e-3  # learning rate of the policy (actor)
@@ -207,10 +208,39 @@ class A2CConfig(AlgoConfig):
 
 
 @dataclass
-class DDPGConfig(AlgoConfig):
-    """Deep deterministic policy gradient with replay, target networks and exploration noise."""
+class PPOConfig(A2CConfig):
+    """Proximal policy optimisation (clipped surrogate); defaults: CleanRL's ppo.py (num_minibatches 4 -> batch_size 128)."""
 
-    name: str = "ddpg"
+    name: str = "ppo"
+    num_envs: int = 4  # parallel envs
+    n_steps: int = 128  # steps per env per rollout
+    lr: float = 2.5e-4  # learning rate (policy and value)
+    gae_lambda: float = 0.95  # GAE(lambda) of the advantages
+    critic_target: CriticTarget = CriticTarget.gae  # value targets: gae (A + V, the lambda-return), mc or td
+    entropy_coef: float = 0.01  # weight of the entropy bonus
+    normalize_advantage: bool = True  # standardise the advantages of each minibatch
+    max_grad_norm: float = 0.5  # clip the global gradient norm to this (0 = no clipping)
+    n_epochs: int = 4  # passes over each rollout
+    batch_size: int = 128  # transitions per minibatch (the valid steps of a rollout are shuffled and cut into these)
+    clip_range: float = 0.2  # epsilon of the clipped surrogate: the ratio pi/pi_old is kept in [1 - eps, 1 + eps]
+    clip_value_loss: bool = True  # clip V(s) to within clip_range of its rollout-time value in the value loss
+    anneal_lr: bool = True  # decay the learning rates linearly to 0 over total_steps
+    anneal_clip_range: bool = False  # decay clip_range linearly to 0 over total_steps
+    target_kl: float | None = None  # stop a rollout's epochs once the approximate KL of a minibatch exceeds this (null = never)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_at_least("algo.n_epochs", self.n_epochs, 1)
+        _check_at_least("algo.batch_size", self.batch_size, 1)
+        _check_positive("algo.clip_range", self.clip_range)
+        if self.target_kl is not None:
+            _check_positive("algo.target_kl", self.target_kl)
+
+
+@dataclass
+class OffPolicyConfig(AlgoConfig):
+    """What the replay-based actor-critics (DDPG, TD3, SAC) share: the buffer, the minibatches, the target networks."""
+
     num_envs: int = 2  # parallel envs; each vector step adds num_envs transitions and makes gradient_steps updates
     activation: Activation = Activation.relu  # hidden-layer non-linearity
     critic_lr: float = 2e-3  # learning rate of Q(s, a)
@@ -219,9 +249,6 @@ class DDPGConfig(AlgoConfig):
     tau: float = 0.02  # Polyak rate: theta' <- tau theta + (1 - tau) theta'
     learning_starts: int = 1_000  # uniformly random actions for this many env steps before learning
     gradient_steps: int = 1  # gradient steps per env step (per vector step)
-    noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
-    noise_std: float = 0.1  # noise scale, as a fraction of the action range's half-width
-    ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion per step: eps <- (1 - ou_theta) eps + sigma xi
     save_buffer: bool = False  # store the replay buffer in checkpoints (it can be large)
 
     def __post_init__(self) -> None:
@@ -232,9 +259,74 @@ class DDPGConfig(AlgoConfig):
         _check(0.0 < self.tau <= 1.0, f"algo.tau={self.tau} is out of range: it must lie in (0, 1]")
         _check_at_least("algo.learning_starts", self.learning_starts, 0)
         _check_at_least("algo.gradient_steps", self.gradient_steps, 0)
+        mlp_only = f"algo.network={self.network}: {self.name}'s actor and critic are MLPs on vector observations; use mlp"
+        _check(self.network == "mlp", mlp_only)
+
+
+@dataclass
+class DDPGConfig(OffPolicyConfig):
+    """Deep deterministic policy gradient with replay, target networks and exploration noise."""
+
+    name: str = "ddpg"
+    noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
+    noise_std: float = 0.1  # noise scale, as a fraction of the action range's half-width
+    ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion per step: eps <- (1 - ou_theta) eps + sigma xi
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         _check_at_least("algo.noise_std", self.noise_std, 0.0)
         _check(0.0 <= self.ou_theta <= 1.0, f"algo.ou_theta={self.ou_theta} is out of range: it must lie in [0, 1]")
-        _check(self.network == "mlp", f"algo.network={self.network}: ddpg's actor and critic are MLPs on vector observations; use mlp")
+
+
+@dataclass
+class TD3Config(DDPGConfig):
+    """Twin delayed DDPG; defaults: CleanRL's td3_continuous_action.py (SB3's TD3 has the same ones but learning_starts 100)."""
+
+    name: str = "td3"
+    num_envs: int = 1  # parallel envs
+    lr: float = 3e-4  # learning rate of the actor
+    critic_lr: float = 3e-4  # learning rate of both critics
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])  # widths of the hidden layers (actor and critics)
+    buffer_size: int = 1_000_000  # replay capacity in transitions
+    batch_size: int = 256  # transitions per gradient step
+    tau: float = 0.005  # Polyak rate of the three target networks
+    learning_starts: int = 25_000  # uniformly random actions for this many env steps before learning
+    policy_delay: int = 2  # critic steps per actor and target update
+    target_noise: float = 0.2  # std of the target-policy smoothing noise, as a fraction of the action half-width
+    target_noise_clip: float = 0.5  # the smoothing noise is clipped to +-this (same units)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_at_least("algo.policy_delay", self.policy_delay, 1)
+        _check_at_least("algo.target_noise", self.target_noise, 0.0)
+        _check_at_least("algo.target_noise_clip", self.target_noise_clip, 0.0)
+
+
+@dataclass
+class SACConfig(OffPolicyConfig):
+    """Soft actor-critic with a learned temperature; defaults: CleanRL's sac_continuous_action.py (policy_frequency 1)."""
+
+    name: str = "sac"
+    num_envs: int = 1  # parallel envs
+    lr: float = 3e-4  # learning rate of the actor
+    critic_lr: float = 1e-3  # learning rate of both soft Q critics
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])  # widths of the hidden layers (actor and critics)
+    buffer_size: int = 1_000_000  # replay capacity in transitions
+    batch_size: int = 256  # transitions per gradient step
+    tau: float = 0.005  # Polyak rate of the target critics
+    learning_starts: int = 5_000  # uniformly random actions for this many env steps before learning
+    alpha: float = 0.2  # the temperature: fixed, or where autotune starts (CleanRL and SB3 start it at 1.0)
+    autotune: bool = True  # learn the temperature toward target_entropy
+    target_entropy: float | None = None  # the entropy the temperature aims at (null = -dim(A), the paper's)
+    alpha_lr: float = 1e-3  # learning rate of log(alpha)
+    log_std_min: float = -5.0  # the actor's log-std is squashed into [log_std_min, log_std_max]
+    log_std_max: float = 2.0  # ... (CleanRL's range)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive("algo.alpha", self.alpha)
+        _check_positive("algo.alpha_lr", self.alpha_lr)
+        _check(self.log_std_min < self.log_std_max, f"algo.log_std_min={self.log_std_min} must be < algo.log_std_max={self.log_std_max}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -380,7 +472,7 @@ class DeviceConfig:
 
 @dataclass
 class Config:
-    algo: Any = MISSING  # group algo: reinforce | a2c | ddpg
+    algo: Any = MISSING  # group algo: reinforce | a2c | ddpg | ppo | td3 | sac
     env: Any = MISSING  # group env: cartpole | pendulum | pong | lunarlander | halfcheetah | hopper | gym | atari
     device: DeviceConfig = MISSING  # group device: auto | cpu | cuda
     seed: int = 0  # seeds python, numpy, torch and the envs
@@ -404,9 +496,10 @@ class Config:
         _check_at_least("video_interval", self.video_interval, 0)
         groups = getattr(self.env, "pipeline_groups", 1)
         if groups > 1:
+            name = getattr(self.algo, "name", None)
             _check(
-                getattr(self.algo, "name", None) != "ddpg",
-                f"env.pipeline_groups={groups}: DDPG steps its envs one vector step at a time; use env.pipeline_groups=1",
+                not isinstance(self.algo, OffPolicyConfig),
+                f"env.pipeline_groups={groups}: {str(name).upper()} steps its envs one vector step at a time; use env.pipeline_groups=1",
             )
         batch = getattr(self.env, "async_batch", 0)
         if batch:
@@ -432,7 +525,14 @@ RUN_CONTROL_KEYS = (
     "video_interval",
 )
 
-ALGO_SCHEMAS: dict[str, type[AlgoConfig]] = {"reinforce": ReinforceConfig, "a2c": A2CConfig, "ddpg": DDPGConfig}
+ALGO_SCHEMAS: dict[str, type[AlgoConfig]] = {
+    "reinforce": ReinforceConfig,
+    "a2c": A2CConfig,
+    "ddpg": DDPGConfig,
+    "ppo": PPOConfig,
+    "td3": TD3Config,
+    "sac": SACConfig,
+}
 
 
 def register_configs() -> None:

@@ -356,3 +356,86 @@ class QCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([obs.flatten(1), actions.flatten(1)], dim=-1)).squeeze(-1)
+
+
+class TwinQCritic(nn.Module):
+    """Two independent action-value MLPs Q_1, Q_2 on ``[s, a]`` evaluated as one network -> ``(2, B)`` (TD3, SAC).
+
+    Each layer holds both critics' weights stacked ``(2, in, out)`` and applies them with one batched matmul, so the
+    twins cost about one critic's kernel launches; initialised as two ``nn.Linear`` stacks, U(+-1/sqrt(in)).
+    """
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, hidden_sizes: Sequence[int], activation: Activation | str) -> None:
+        super().__init__()
+        dims = [int(np.prod(obs_space.shape)) + int(np.prod(action_space.shape)), *hidden_sizes, 1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(dims[:-1], dims[1:], strict=True):
+            bound = 1.0 / math.sqrt(fan_in)
+            self.weights.append(nn.Parameter(torch.empty(2, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
+        self.act = _ACTIVATIONS[Activation(activation).value]()
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs.flatten(1), actions.flatten(1)], dim=-1).expand(2, -1, -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = self.act(x)
+        return x.squeeze(-1)
+
+
+def squashed_log_prob(log_prob_u: torch.Tensor, u: torch.Tensor, half_width: torch.Tensor) -> torch.Tensor:
+    """log pi(a|s) of a = c + h tanh(u), from log N(u) ``(B,)`` and u ``(B, act_dim)`` (SAC, appendix C, eq. 21):
+
+        log pi(a|s) = log N(u|s) - sum_i log(h_i (1 - tanh(u_i)^2)),
+
+    with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), exact and stable where tanh(u) rounds to +-1.
+    """
+    log_det = torch.log(half_width) + 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
+    return log_prob_u - log_det.sum(-1)
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC's policy: u ~ N(mu(s), sigma(s)^2) (state-dependent, diagonal), a = c + h tanh(u) in the Box ``[c - h, c + h]``.
+
+    The log-std is squashed into ``[log_std_min, log_std_max]`` by a tanh (CleanRL's scheme). :meth:`sample` returns a
+    reparameterised action (gradients flow through u = mu + sigma xi) and its log-probability.
+    """
+
+    def __init__(
+        self,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        hidden_sizes: Sequence[int],
+        activation: Activation | str,
+        log_std_min: float = -5.0,
+        log_std_max: float = 2.0,
+    ) -> None:
+        super().__init__()
+        in_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(action_space.shape))
+        self.torso = mlp(in_dim, hidden_sizes, activation)
+        self.head = nn.Linear(mlp_out_dim(in_dim, hidden_sizes), 2 * act_dim)  # mean and log-std
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+        low, high = (torch.as_tensor(b, dtype=torch.float32).reshape(-1) for b in (action_space.low, action_space.high))
+        self.register_buffer("center", (high + low) / 2)
+        self.register_buffer("half_width", (high - low) / 2)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mu(s) and log sigma(s), each ``(B, act_dim)``."""
+        mean, raw = self.head(self.torso(obs.flatten(1))).chunk(2, dim=-1)
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(raw) + 1.0)
+        return mean, log_std
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """a ~ pi(.|s) ``(B, act_dim)`` and log pi(a|s) ``(B,)``."""
+        mean, log_std = self(obs)
+        xi = torch.randn_like(mean)
+        u = mean + log_std.exp() * xi
+        log_prob_u = (-0.5 * xi.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return self.center + self.half_width * torch.tanh(u), squashed_log_prob(log_prob_u, u, self.half_width)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action c + h tanh(mu(s))."""
+        return self.center + self.half_width * torch.tanh(self(obs)[0])

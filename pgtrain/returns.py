@@ -95,3 +95,10 @@ def gae(
         running = deltas[t] + gamma * lam * (1.0 - dones[t]) * running
         adv[t] = running
     return adv
+
+
+def explained_variance(pred: np.ndarray, targets: np.ndarray) -> float:
+    """1 - Var(y - pred) / Var(y): 1 for a perfect value function, 0 for one no better than a constant, < 0 for worse
+    (0 when the targets do not vary)."""
+    var_y = float(np.var(targets))
+    return float(1.0 - np.var(targets - pred) / var_y) if var_y > 0 else 0.0

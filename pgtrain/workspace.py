@@ -165,6 +165,7 @@ class Workspace:
                         self._on_episode(episode.ret, episode.length, episode.env_step, episode.warmup)
                     # update
                     if batch is not None:
+                        self.algo.progress = min(step / cfg.total_steps, 1.0) if cfg.total_steps else 1.0
                         scale = linear_lr_scale(step, cfg.algo.lr_decay_steps, cfg.algo.lr_final_fraction)
                         if cfg.algo.lr_decay_steps:
                             self.algo.set_lr_scale(scale)

@@ -13,6 +13,9 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 | cartpole-reinforce | ``pgtrain algo=reinforce env=cartpole`` | Tianshou ``Reinforce``, the settings of its test_pg.py |
 | pendulum-ddpg | ``pgtrain algo=ddpg env=pendulum`` | Stable-Baselines3 DDPG, RL Zoo's Pendulum-v1 settings |
 | pong-a2c | ``pgtrain algo=a2c env=pong env.preprocess=stack`` (Nature CNN, as the peer) | Stable-Baselines3 A2C, CNN, RL Zoo's Atari |
+| cartpole-ppo | ``pgtrain algo=ppo env=cartpole`` | Stable-Baselines3 PPO, RL Zoo's CartPole-v1 settings |
+| pendulum-sac | ``pgtrain algo=sac env=pendulum`` | Stable-Baselines3 SAC, RL Zoo's Pendulum-v1 settings |
+| pendulum-td3 | ``pgtrain algo=td3 env=pendulum`` | Stable-Baselines3 TD3, RL Zoo's Pendulum-v1 settings |
 
 pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true``, the step cap as
 ``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. Pong is a fixed
@@ -29,7 +32,7 @@ runs/bench_peers_quick (``--quick``, so CI never overwrites the committed figure
 
 Needs the optional group ``bench``: ``pip install -e '.[bench]'`` (stable-baselines3, tianshou).
 
-RL Zoo's settings are copied below as data (rl_zoo3 2.9.2, rl_zoo3/hyperparams/a2c.yml and ddpg.yml), so rl_zoo3 itself
+RL Zoo's settings are copied below as data (rl_zoo3 2.9.2, rl_zoo3/hyperparams/{a2c,ddpg,ppo,sac,td3}.yml), so rl_zoo3 itself
 (optuna, huggingface_hub, moviepy...) need not be installed. Tianshou's settings: test/discrete/test_pg.py of Tianshou 2.0.
 """
 
@@ -77,6 +80,23 @@ ZOO_DDPG_PENDULUM = {
 # RL Zoo 2.9.2, hyperparams/a2c.yml, atari: AtariWrapper, frame_stack 4, CnnPolicy, n_envs 16, ent_coef 0.01,
 # vf_coef 0.25, RMSpropTFLike(eps=1e-5); on PongNoFrameskip-v4 (frame skip 4 in the wrapper, no sticky actions).
 ZOO_A2C_ATARI = {"env_id": "PongNoFrameskip-v4", "n_envs": 16, "frame_stack": 4, "ent_coef": 0.01, "vf_coef": 0.25, "rms_eps": 1e-5}
+# RL Zoo 2.9.2, hyperparams/ppo.yml, CartPole-v1 (lin_X: X decayed linearly to 0 over n_timesteps).
+ZOO_PPO_CARTPOLE = {
+    "n_envs": 8,
+    "n_timesteps": 100_000,
+    "n_steps": 32,
+    "batch_size": 256,
+    "gae_lambda": 0.8,
+    "gamma": 0.98,
+    "n_epochs": 20,
+    "ent_coef": 0.0,
+    "learning_rate": 1e-3,  # lin_0.001
+    "clip_range": 0.2,  # lin_0.2
+}
+# RL Zoo 2.9.2, hyperparams/sac.yml, Pendulum-v1 (the rest: SB3's SAC defaults).
+ZOO_SAC_PENDULUM = {"n_timesteps": 20_000, "learning_rate": 1e-3}
+# RL Zoo 2.9.2, hyperparams/td3.yml, Pendulum-v1: DDPG's entry, on SB3's TD3.
+ZOO_TD3_PENDULUM = dict(ZOO_DDPG_PENDULUM)
 # Tianshou 2.0 test/discrete/test_pg.py: 8 training envs, 8 episodes per collect, 2 passes in batches of 64, Adam 1e-3,
 # gamma 0.95, returns standardised, a 64-64 ReLU net with a softmax output, orthogonal init; 10 epochs x 40,000 steps.
 TIANSHOU_PG_CARTPOLE = {
@@ -122,6 +142,12 @@ TASKS: dict[str, Task] = {
         Task("pong-a2c", "Pong, A2C (throughput)", "a2c", "pong", "SB3 A2C (CNN)", "RL Zoo (atari), 16 envs", None, None,
              # the peer's network (Nature CNN, 4x84x84) and game (PongNoFrameskip-v4: no sticky actions)
              20_000, 300.0, 800, torch_threads=2, overrides=("env.preprocess=stack", "env.repeat_action_probability=0")),
+        Task("cartpole-ppo", "CartPole-v1, PPO", "ppo", "cartpole", "SB3 PPO", "RL Zoo (CartPole-v1)", 100, 475.0,
+             ZOO_PPO_CARTPOLE["n_timesteps"], 150.0, 3_000),
+        Task("pendulum-sac", "Pendulum-v1, SAC", "sac", "pendulum", "SB3 SAC", "RL Zoo (Pendulum-v1)", 10, -200.0,
+             ZOO_SAC_PENDULUM["n_timesteps"], 300.0, 600),
+        Task("pendulum-td3", "Pendulum-v1, TD3", "td3", "pendulum", "SB3 TD3", "RL Zoo (Pendulum-v1)", 10, -200.0,
+             ZOO_TD3_PENDULUM["n_timesteps"], 300.0, 600),
     )
 }  # fmt: skip
 
@@ -186,28 +212,44 @@ def _sb3_callback(tracker: Tracker):
     return ThresholdCallback()
 
 
-def peer_sb3_a2c_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
-    from stable_baselines3 import A2C
-    from stable_baselines3.common.env_util import make_vec_env
-
-    envs = make_vec_env("CartPole-v1", n_envs=ZOO_A2C_CARTPOLE["n_envs"], seed=seed)
-    model = A2C("MlpPolicy", envs, ent_coef=ZOO_A2C_CARTPOLE["ent_coef"], seed=seed, device="cpu")
+def _sb3_learn(model: Any, task: Task, max_steps: int) -> dict[str, Any]:
+    """Train an SB3 model to the task's threshold or caps; the tracker's result."""
     tracker = Tracker(task.window, task.threshold, task.max_wall_s)
     tracker.start()
     model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
     return tracker.result(model.num_timesteps)
 
 
+def peer_sb3_a2c_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_vec_env
+
+    envs = make_vec_env("CartPole-v1", n_envs=ZOO_A2C_CARTPOLE["n_envs"], seed=seed)
+    model = A2C("MlpPolicy", envs, ent_coef=ZOO_A2C_CARTPOLE["ent_coef"], seed=seed, device="cpu")
+    return _sb3_learn(model, task, max_steps)
+
+
 def peer_sb3_ddpg_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
-    import numpy as np
     from stable_baselines3 import DDPG
+
+    return _sb3_noisy_pendulum(DDPG, ZOO_DDPG_PENDULUM, task, seed, max_steps)
+
+
+def peer_sb3_td3_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    from stable_baselines3 import TD3
+
+    return _sb3_noisy_pendulum(TD3, ZOO_TD3_PENDULUM, task, seed, max_steps)
+
+
+def _sb3_noisy_pendulum(cls: Any, z: dict[str, Any], task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    """SB3's DDPG or TD3 on Pendulum-v1 with RL Zoo's settings (the two share them)."""
+    import numpy as np
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import NormalActionNoise
 
-    z = ZOO_DDPG_PENDULUM
     envs = make_vec_env("Pendulum-v1", n_envs=1, seed=seed)
     n_actions = envs.action_space.shape[-1]
-    model = DDPG(
+    model = cls(
         "MlpPolicy",
         envs,
         learning_rate=z["learning_rate"],
@@ -221,10 +263,40 @@ def peer_sb3_ddpg_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, A
         seed=seed,
         device="cpu",
     )
-    tracker = Tracker(task.window, task.threshold, task.max_wall_s)
-    tracker.start()
-    model.learn(total_timesteps=max_steps, callback=_sb3_callback(tracker))
-    return tracker.result(model.num_timesteps)
+    return _sb3_learn(model, task, max_steps)
+
+
+def peer_sb3_ppo_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.utils import get_linear_fn
+
+    z = ZOO_PPO_CARTPOLE
+    envs = make_vec_env("CartPole-v1", n_envs=z["n_envs"], seed=seed)
+    model = PPO(
+        "MlpPolicy",
+        envs,
+        n_steps=z["n_steps"],
+        batch_size=z["batch_size"],
+        gae_lambda=z["gae_lambda"],
+        gamma=z["gamma"],
+        n_epochs=z["n_epochs"],
+        ent_coef=z["ent_coef"],
+        learning_rate=get_linear_fn(z["learning_rate"], 0.0, 1.0),  # RL Zoo's lin_0.001
+        clip_range=get_linear_fn(z["clip_range"], 0.0, 1.0),
+        seed=seed,
+        device="cpu",
+    )
+    return _sb3_learn(model, task, max_steps)  # RL Zoo decays the rates over n_timesteps, the task's cap
+
+
+def peer_sb3_sac_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.env_util import make_vec_env
+
+    envs = make_vec_env("Pendulum-v1", n_envs=1, seed=seed)
+    model = SAC("MlpPolicy", envs, learning_rate=ZOO_SAC_PENDULUM["learning_rate"], seed=seed, device="cpu")
+    return _sb3_learn(model, task, max_steps)
 
 
 def peer_sb3_a2c_pong(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
@@ -312,6 +384,9 @@ PEERS = {
     "cartpole-reinforce": peer_tianshou_reinforce_cartpole,
     "pendulum-ddpg": peer_sb3_ddpg_pendulum,
     "pong-a2c": peer_sb3_a2c_pong,
+    "cartpole-ppo": peer_sb3_ppo_cartpole,
+    "pendulum-sac": peer_sb3_sac_pendulum,
+    "pendulum-td3": peer_sb3_td3_pendulum,
 }
 
 

@@ -99,6 +99,19 @@ def test_quick_pendulum_ddpg_and_pong_throughput(tmp_path):
     assert "| SB3 A2C (CNN) |" in md
 
 
+def test_quick_ppo_sac_td3(tmp_path):
+    _need("stable_baselines3")
+    md, data = _quick(tmp_path, "cartpole-ppo", "pendulum-sac", "pendulum-td3")
+    for side in ("pgtrain", "peer"):
+        (ppo,) = data["results"]["cartpole-ppo"][side]
+        assert ppo["env_steps"] >= 3_000 and ppo["final_return"] > 0
+        for name in ("pendulum-sac", "pendulum-td3"):
+            (row,) = data["results"][name][side]
+            assert row["env_steps"] == 600 and row["final_return"] < 0, (name, side, row)
+    for peer in ("SB3 PPO", "SB3 SAC", "SB3 TD3"):
+        assert f"| {peer} |" in md
+
+
 def test_missing_peer_library_is_one_line_error(tmp_path):
     # a sitecustomize that hides stable_baselines3 from importlib, as in an install without the bench group
     shim = tmp_path / "shim"

@@ -13,7 +13,8 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from torch import nn
 
-from pgtrain.algos.ddpg import DDPG, polyak_update
+from pgtrain.algos.ddpg import DDPG
+from pgtrain.algos.offpolicy import polyak_update
 from pgtrain.buffers import ReplayBuffer
 from pgtrain.collectors import ReplayCollector
 from pgtrain.config import DDPGConfig

@@ -387,6 +387,19 @@ def test_short_a2c_pong_run_with_the_cnn(cli, tmp_path: Path, extra: tuple[str, 
     assert state["algo_state"]["policy"]["torso.net.0.weight"].shape[1] == in_channels  # the CNN's first convolution
 
 
+def test_short_ppo_pong_run_with_the_small_cnn(cli, tmp_path: Path) -> None:
+    """configs/tuned/ppo_pong.yaml runs end to end: the small CNN, one torso shared by policy and value."""
+    run = tmp_path / "run"
+    args = ("total_steps=256", "algo.num_envs=4", "algo.n_steps=32", "algo.batch_size=64", "progress=false")
+    res = cli("algo=ppo", "env=pong", *args, f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    assert summary["algo"] == "ppo" and summary["env_steps"] >= 256 and summary["updates"] == 2 * 4 * 2  # rollouts x epochs x minibatches
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["algo_state"]["policy"]["torso.net.0.weight"].shape[1] == 1
+    assert state["algo_state"]["value"]["weight"].shape == (1, 256)  # a linear value head on the shared torso
+
+
 def test_small_cnn_reads_the_lecture_frames_as_80x80_images() -> None:
     """algo.network=cnn on the lecture's flat 6400-value frames: the 2013 DQN torso (16 8x8/4, 32 4x4/2, 256) on one
     80x80 channel; a pixel's position in the image is its position in the frame (row-major), not a flat feature."""

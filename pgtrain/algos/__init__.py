@@ -30,6 +30,9 @@ ALGOS: dict[str, AlgoEntry] = {
     "reinforce": AlgoEntry("pgtrain.algos.reinforce", "Reinforce", BOTH),
     "a2c": AlgoEntry("pgtrain.algos.a2c", "A2C", BOTH),
     "ddpg": AlgoEntry("pgtrain.algos.ddpg", "DDPG", frozenset({"continuous"})),
+    "ppo": AlgoEntry("pgtrain.algos.ppo", "PPO", BOTH),
+    "td3": AlgoEntry("pgtrain.algos.td3", "TD3", frozenset({"continuous"})),
+    "sac": AlgoEntry("pgtrain.algos.sac", "SAC", frozenset({"continuous"})),
 }
 
 

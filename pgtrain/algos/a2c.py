@@ -55,7 +55,7 @@ from pgtrain.algos.base import Algorithm
 from pgtrain.batches import Rollout
 from pgtrain.config import A2CConfig, CriticTarget
 from pgtrain.nets import Policy, ValueNet, make_optimizer, orthogonal_init
-from pgtrain.returns import gae, td_targets
+from pgtrain.returns import explained_variance, gae, td_targets
 
 
 class A2C(Algorithm):
@@ -105,6 +105,29 @@ class A2C(Algorithm):
             return self.policy.distribution_from_features(features[:n_policy]), self.value(features).squeeze(-1)
         return self.policy.distribution(obs[:n_policy]), self.value(obs)
 
+    def rollout_obs(self, batch: Rollout) -> torch.Tensor:
+        """``((T + 1) N, ...)``: obs[0..T-1] then next_obs[T-1]. NEXT_STEP autoreset makes obs[t+1] == next_obs[t] (at an
+        episode's end both are its true final observation), so one forward pass gives V(s_t) and V(s_{t+1}) for every t."""
+        T, N = batch.rewards.shape
+        obs = np.concatenate([batch.obs, batch.next_obs[-1:]])
+        return self.obs_tensor(obs).reshape((T + 1) * N, *obs.shape[2:])
+
+    def advantages(self, batch: Rollout, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """GAE(lambda) advantages and the critic's targets ``(T, N)`` from V of :meth:`rollout_obs`, ``(T + 1, N)``."""
+        cfg = self.cfg
+        values, next_values = v[:-1], v[1:]
+        rewards = batch.rewards.astype(np.float64) * cfg.reward_scale
+        terminated = batch.terminated.astype(np.float64)
+        dones = (batch.terminated | batch.truncated).astype(np.float64)
+        adv = gae(rewards, values, next_values, terminated, dones, cfg.gamma, cfg.gae_lambda)
+        if cfg.critic_target == CriticTarget.td:
+            targets = td_targets(rewards, next_values, terminated, cfg.gamma)
+        elif cfg.critic_target == CriticTarget.gae or cfg.gae_lambda == 1.0:
+            targets = adv + values
+        else:
+            targets = gae(rewards, values, next_values, terminated, dones, cfg.gamma, 1.0) + values
+        return adv, targets
+
     def update(self, batch: Rollout) -> dict[str, float]:
         """One gradient step on a ``(T, N)`` rollout; a rollout with no valid step (only autoresets) is skipped."""
         cfg = self.cfg
@@ -112,24 +135,9 @@ class A2C(Algorithm):
         if not valid.any():
             return {}
         T, N = batch.rewards.shape
-        # NEXT_STEP autoreset makes obs[t+1] == next_obs[t] (at an episode's end both are its true final observation),
-        # so V(s_{t+1}) for every step comes from one forward pass over obs[0..T-1] and next_obs[T-1].
-        obs = np.concatenate([batch.obs, batch.next_obs[-1:]])
-        x = self.obs_tensor(obs).reshape((T + 1) * N, *obs.shape[2:])
-        dist, values_all = self._forward(x, T * N)
+        dist, values_all = self._forward(self.rollout_obs(batch), T * N)
         v = values_all.detach().view(T + 1, N).cpu().numpy().astype(np.float64)
-        values, next_values = v[:-1], v[1:]
-
-        rewards = batch.rewards.astype(np.float64) * cfg.reward_scale
-        terminated = batch.terminated.astype(np.float64)
-        dones = (batch.terminated | batch.truncated).astype(np.float64)
-        adv = gae(rewards, values, next_values, terminated, dones, cfg.gamma, cfg.gae_lambda)
-        if cfg.critic_target == CriticTarget.td:
-            targets = td_targets(rewards, next_values, terminated, cfg.gamma)
-        elif cfg.gae_lambda == 1.0:
-            targets = adv + values
-        else:
-            targets = gae(rewards, values, next_values, terminated, dones, cfg.gamma, 1.0) + values
+        adv, targets = self.advantages(batch, v)
 
         mask = valid.reshape(-1)
         count = int(mask.sum())
@@ -150,8 +158,7 @@ class A2C(Algorithm):
         self.opt.step()
         self.updates += 1
 
-        y, pred = targets.reshape(-1)[mask], values.reshape(-1)[mask]
-        var_y = y.var()
+        pred = v[:-1].reshape(-1)[mask]
         return {
             "loss/policy": policy_loss.item(),
             "loss/value": value_loss.item(),
@@ -159,5 +166,5 @@ class A2C(Algorithm):
             "policy/entropy": entropy.item(),
             "policy/grad_norm": grad_norm,
             "value/mean": float(pred.mean()),
-            "value/explained_variance": float(1.0 - (y - pred).var() / var_y) if var_y > 0 else 0.0,
+            "value/explained_variance": explained_variance(pred, targets.reshape(-1)[mask]),
         }

@@ -28,6 +28,8 @@ class Algorithm:
         self.cfg = cfg
         self.device = device
         self.updates = 0
+        # the fraction of the run's env-step budget done, set by the workspace before each update (for schedules)
+        self.progress = 0.0
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
         """Actions for a batch of observations ``(N, *obs_shape)``: sampled when ``explore``, else the mode."""

@@ -20,37 +20,29 @@ mu_theta(s) itself. The uniformly random actions of the first ``learning_starts`
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from pgtrain.algos.base import Algorithm
-from pgtrain.buffers import ReplayBuffer
+from pgtrain.algos.offpolicy import OffPolicy
+from pgtrain.buffers import ReplayBatch
 from pgtrain.config import DDPGConfig, Noise
 from pgtrain.nets import DeterministicActor, QCritic, make_optimizer
 from pgtrain.returns import td_targets
 
 
-def polyak_update(target: nn.Module | list[torch.Tensor], source: nn.Module | list[torch.Tensor], tau: float) -> None:
-    """target <- tau * source + (1 - tau) * target, parameter by parameter (modules or matching parameter lists)."""
-    targets = list(target.parameters()) if isinstance(target, nn.Module) else target
-    sources = list(source.parameters()) if isinstance(source, nn.Module) else source
-    with torch.no_grad():
-        torch._foreach_lerp_(targets, sources, tau)
-
-
-class DDPG(Algorithm):
+class DDPG(OffPolicy):
     name = "ddpg"
-    collector = "replay"
+    critic_class: ClassVar[type[nn.Module]] = QCritic  # TD3: twin critics
     state_attrs = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: DDPGConfig, device: torch.device) -> None:
         super().__init__(obs_space, action_space, cfg, device)
         self.actor = DeterministicActor(obs_space, action_space, cfg.hidden_sizes, cfg.activation).to(device)
-        self.critic = QCritic(obs_space, action_space, cfg.hidden_sizes, cfg.activation).to(device)
+        self.critic = self.critic_class(obs_space, action_space, cfg.hidden_sizes, cfg.activation).to(device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = make_optimizer(cfg.optimizer, self.actor.parameters(), cfg.lr, fused=True)
@@ -63,15 +55,6 @@ class DDPG(Algorithm):
         self.high = action_space.high.astype(np.float32)
         self.sigma = (cfg.noise_std * (self.high - self.low) / 2).astype(np.float32)
         self.ou_state: np.ndarray | None = None  # (N, act_dim), one OU process per env
-
-    def nonfinite_parameters(self) -> list[str]:
-        """One fused check of all four networks per update (a per-tensor scan costs a sixth of a gradient step).
-
-        A NaN or inf makes its tensor's norm non-finite; only then are the tensors scanned one by one for names.
-        """
-        if torch.stack(torch._foreach_norm(self.online_params + self.target_params)).isfinite().all():
-            return []
-        return super().nonfinite_parameters()
 
     # ------------------------------------------------------------------------------------------------------------------
     # Acting
@@ -116,35 +99,25 @@ class DDPG(Algorithm):
             next_q = self.critic_target(next_obs, self.actor_target(next_obs))
             return td_targets(rewards, next_q, terminated, self.cfg.gamma)
 
-    def update(self, batch: ReplayBuffer) -> dict[str, float]:
-        """``gradient_steps`` gradient steps, each on a fresh uniform minibatch from the replay buffer."""
-        metrics: dict[str, float] = {}
-        for _ in range(self.cfg.gradient_steps):
-            metrics = self._gradient_step(batch)
-        return metrics
-
-    def _gradient_step(self, buffer: ReplayBuffer) -> dict[str, float]:
-        cfg = self.cfg
-        b = buffer.sample(cfg.batch_size)
-        obs, actions, next_obs = self.tensor(b.obs), self.tensor(b.actions), self.tensor(b.next_obs)
-        y = self.critic_targets(self.tensor(b.rewards), next_obs, self.tensor(b.terminated))
-
-        q = self.critic(obs, actions)
-        critic_loss = (q - y).pow(2).mean()
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        if cfg.max_grad_norm > 0:
-            self.clip_grads(self.critic.parameters())
-        self.critic_opt.step()
-
-        # dQ/da flows back through a = mu_theta(s) into theta; the critic's weights get no gradient from this loss.
-        actor_loss = -self.critic(obs, self.actor(obs)).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward(inputs=self.actor_params)
-        if cfg.max_grad_norm > 0:
-            self.clip_grads(self.actor.parameters())
-        self.actor_opt.step()
-
-        polyak_update(self.target_params, self.online_params, cfg.tau)
+    def gradient_step(self, b: ReplayBatch) -> dict[str, float]:
+        obs, actions, rewards, next_obs, terminated = self.batch_tensors(b)
+        critic_loss, q = self.critic_step(obs, actions, self.critic_targets(rewards, next_obs, terminated))
+        actor_loss = self.actor_step(obs)
+        self.update_targets()
         self.updates += 1
         return {"loss/critic": critic_loss.item(), "loss/actor": actor_loss.item(), "critic/q_mean": q.mean().item()}
+
+    def actor_step(self, obs: torch.Tensor) -> torch.Tensor:
+        """Ascend 1/B sum Q(s, mu_theta(s)): dQ/da flows back through a = mu_theta(s) into theta; the critic's weights
+        get no gradient from this loss."""
+        actor_loss = -self.actor_q(obs, self.actor(obs)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward(inputs=self.actor_params)
+        if self.cfg.max_grad_norm > 0:
+            self.clip_grads(self.actor.parameters())
+        self.actor_opt.step()
+        return actor_loss
+
+    def actor_q(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The Q the actor ascends, ``(B,)``."""
+        return self.critic(obs, actions)

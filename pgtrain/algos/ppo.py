@@ -1,0 +1,131 @@
+"""PPO, proximal policy optimisation with the clipped surrogate objective (Schulman et al. 2017), as CleanRL's ppo.py.
+
+Each ``(T, N)`` rollout (``num_envs`` envs, ``n_steps`` steps, collected as A2C's) is learnt from for ``n_epochs``
+passes over shuffled minibatches of ``batch_size`` valid steps. With r_t(theta) = pi_theta(a_t|s_t) / pi_old(a_t|s_t)
+(pi_old: the policy that collected the rollout) and GAE(lambda) advantages A_t (:func:`pgtrain.returns.gae`,
+eq. 11-12 of the paper), each minibatch takes one gradient step on
+
+    L = L^CLIP + value_coef L^VF - entropy_coef H[pi_theta]                                          (eq. 9)
+    L^CLIP = -mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)                                    (eq. 7)
+    L^VF   = mean_t max((V(s_t) - y_t)^2, (V_old(s_t) + clip(V(s_t) - V_old(s_t), -eps, eps) - y_t)^2)
+
+where y_t = A_t + V_old(s_t) (the lambda-return; ``critic_target``), the clipped term of L^VF only with
+``clip_value_loss`` (the baselines' value clipping), A_t standardised per minibatch (``normalize_advantage``), and the
+global gradient norm clipped to ``max_grad_norm``. ``anneal_lr`` and ``anneal_clip_range`` decay the learning rate and
+eps linearly to 0 over the run's ``total_steps``. The epochs stop early once a minibatch's approximate
+KL(pi_old || pi_theta), estimated as mean((r - 1) - log r) (Schulman's k3 estimator, as CleanRL), exceeds
+``target_kl``. Discrete and continuous actions (a Gaussian with a state-independent log-std): the networks, the
+options of the torso and the rollout maths are A2C's (:class:`pgtrain.algos.a2c.A2C`), only the update differs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pgtrain.algos.a2c import A2C
+from pgtrain.batches import Rollout
+from pgtrain.returns import explained_variance
+
+
+def clipped_surrogate_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
+    """L^CLIP = -mean min(r A, clip(r, 1 - eps, 1 + eps) A) over a minibatch ``(B,)``."""
+    clipped = ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
+    return -torch.min(ratio * advantages, clipped * advantages).mean()
+
+
+def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, targets: torch.Tensor, clip_range: float | None) -> torch.Tensor:
+    """mean max((V - y)^2, (V_old + clip(V - V_old, -eps, eps) - y)^2); plain mean (V - y)^2 when ``clip_range`` is None."""
+    loss = (values - targets).pow(2)
+    if clip_range is None:
+        return loss.mean()
+    clipped = old_values + (values - old_values).clamp(-clip_range, clip_range)
+    return torch.max(loss, (clipped - targets).pow(2)).mean()
+
+
+def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
+    """KL(pi_old || pi) ~ mean((r - 1) - log r), r = exp(log_ratio): unbiased and never negative (Schulman's k3)."""
+    return (log_ratio.exp() - 1.0 - log_ratio).mean()
+
+
+class PPO(A2C):
+    name = "ppo"
+
+    def update(self, batch: Rollout) -> dict[str, float]:
+        """``n_epochs`` passes of minibatch steps over one ``(T, N)`` rollout; one with no valid step is skipped."""
+        cfg = self.cfg
+        mask = batch.valid.reshape(-1)
+        if not mask.any():
+            return {}
+        T, N = batch.rewards.shape
+        frac = 1.0 - self.progress
+        for group in self.opt.param_groups:  # initial_lr: kept in the optimiser's state dict, as torch's schedulers do
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * (frac if cfg.anneal_lr else 1.0)
+        clip = cfg.clip_range * frac if cfg.anneal_clip_range else cfg.clip_range
+
+        x = self.rollout_obs(batch)
+        actions = self.tensor(batch.actions.reshape(T * N, *batch.actions.shape[2:]))
+        with torch.no_grad():  # pi_old and V_old: the rollout's policy is still the current one
+            dist, values_all = self._forward(x, T * N)
+            old_log_prob = dist.log_prob(actions)
+        v = values_all.view(T + 1, N).cpu().numpy().astype(np.float64)
+        adv, targets = self.advantages(batch, v)
+        rows = np.flatnonzero(mask)
+        adv_t = self.tensor(adv.reshape(-1))
+        targets_t = self.tensor(targets.reshape(-1))
+        old_values = values_all[: T * N]
+
+        stats: list[torch.Tensor] = []  # per minibatch: losses, entropy, KL, clip fraction (one .item() sync at the end)
+        for _ in range(cfg.n_epochs):
+            order = torch.from_numpy(rows)[torch.randperm(len(rows))]  # torch's RNG, seeded and checkpointed
+            for start in range(0, len(rows), cfg.batch_size):
+                mb = order[start : start + cfg.batch_size].to(self.device)
+                stats.append(self._minibatch_step(x[mb], actions[mb], old_log_prob[mb], old_values[mb], adv_t[mb], targets_t[mb], clip))
+            if cfg.target_kl is not None and stats[-1][3].item() > cfg.target_kl:
+                break
+
+        policy_loss, value_loss, entropy, kl, clip_fraction = torch.stack(stats).mean(0).tolist()
+        pred, y = v[:-1].reshape(-1)[mask], targets.reshape(-1)[mask]
+        return {
+            "loss/policy": policy_loss,
+            "loss/value": value_loss,
+            "policy/entropy": entropy,
+            "policy/approx_kl": kl,
+            "policy/clip_fraction": clip_fraction,
+            "policy/explained_variance": explained_variance(pred, y),
+            "policy/clip_range": clip,
+            "policy/lr": self.opt.param_groups[0]["lr"],
+        }
+
+    def _minibatch_step(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        old_log_prob: torch.Tensor,
+        old_values: torch.Tensor,
+        adv: torch.Tensor,
+        targets: torch.Tensor,
+        clip: float,
+    ) -> torch.Tensor:
+        """One gradient step on a minibatch ``(B, ...)``; returns its policy and value losses, entropy, approximate KL
+        and clip fraction ``(5,)``."""
+        cfg = self.cfg
+        dist, values = self._forward(obs, len(obs))
+        log_ratio = dist.log_prob(actions) - old_log_prob
+        ratio = log_ratio.exp()
+        if cfg.normalize_advantage and len(adv) > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        policy_loss = clipped_surrogate_loss(ratio, adv, clip)
+        value_loss = clipped_value_loss(values, old_values, targets, clip if cfg.clip_value_loss else None)
+        entropy = dist.entropy().mean()
+        loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.clip_grads(self.params)
+        self.opt.step()
+        self.updates += 1
+
+        with torch.no_grad():
+            clip_fraction = ((ratio - 1.0).abs() > clip).float().mean()
+            return torch.stack([policy_loss, value_loss, entropy, approx_kl(log_ratio), clip_fraction]).detach()
