@@ -58,7 +58,8 @@ def test_continuous_id_is_continuous_and_its_actions_are_clipped_to_the_box():
     for action in (1e6, 1.0):  # the same start; an action of 1e6 must act as the bound 1
         collector = RolloutCollector(make_vec_env(cfg.env, 1), seed=0, n_steps=1)
         try:
-            collector.step(np.array([[action]], dtype=np.float32))
+            collector.send(np.array([[action]], dtype=np.float32))
+            collector.receive()
             states.append(collector.envs.env.envs[0].unwrapped.state.copy())
         finally:
             collector.close()
@@ -109,7 +110,16 @@ def test_presets_name_their_action_type_and_threshold(env):
 
 
 def _norm_cfg(**kw) -> EnvConfig:
-    return EnvConfig(name="pendulum", id="Pendulum-v1", action_type="continuous", normalize_obs=True, normalize_reward=True, **kw)
+    return EnvConfig(
+        name="pendulum",
+        id="Pendulum-v1",
+        action_type="continuous",
+        vectorization="sync",
+        solve_window=10,
+        normalize_obs=True,
+        normalize_reward=True,
+        **kw,
+    )
 
 
 def _random_steps(envs, n: int, seed: int = 0) -> None:
@@ -183,7 +193,7 @@ def test_resume_restores_the_statistics_exactly(cli, tmp_path):
 
 
 def test_atari_logs_true_game_scores_while_training_sees_lives_and_clipped_rewards():
-    cfg = AtariConfig(name="atari", id="ALE/SpaceInvaders-v5", action_type="discrete")
+    cfg = AtariConfig(name="atari", id="ALE/SpaceInvaders-v5", action_type="discrete", vectorization="auto", solve_window=100)
     envs = make_vec_env(cfg, 2)
     try:
         assert envs.single_observation_space.shape == (4, 84, 84) and envs.single_action_space.n == 6  # minimal set
@@ -209,7 +219,14 @@ def test_atari_logs_true_game_scores_while_training_sees_lives_and_clipped_rewar
 
 
 def test_evaluation_envs_play_whole_games_with_true_rewards():
-    cfg = AtariConfig(name="atari", id="ALE/SpaceInvaders-v5", action_type="discrete", repeat_action_probability=0.25)
+    cfg = AtariConfig(
+        name="atari",
+        id="ALE/SpaceInvaders-v5",
+        action_type="discrete",
+        vectorization="auto",
+        solve_window=100,
+        repeat_action_probability=0.25,
+    )
     envs = make_vec_env(cfg, 1, training=False)
     try:
         envs.reset(seed=0)
@@ -256,7 +273,7 @@ def test_pgtrain_eval_uses_the_runs_frozen_statistics(cli, tmp_path):
     assert saved["obs"]["count"] > 400
     res = cli(str(run), "--episodes", "2", module="pgtrain.evaluation")
     assert res.returncode == 0, res.stderr
-    report = json.loads((run / "eval.json").read_text())
+    report = json.loads((run / "eval.json").read_text())["evaluations"][-1]
     assert report["env_id"] == "MountainCarContinuous-v0" and len(report["returns"]) == 2
     # the statistics the policy was trained with, not fresh ones: evaluation's first observation is normalised by them
     from pgtrain.evaluation import load_policy
@@ -340,5 +357,5 @@ def test_videos_render_headless(cli, tmp_path, args):
     assert cli(*args, "env.max_episode_steps=30", "total_steps=100", f"hydra.run.dir={run}").returncode == 0
     res = cli(str(run), "--episodes", "1", "--video", module="pgtrain.evaluation")
     assert res.returncode == 0, res.stderr
-    (video,) = json.loads((run / "eval.json").read_text())["videos"]
+    (video,) = json.loads((run / "eval.json").read_text())["evaluations"][-1]["videos"]
     assert (run / video).stat().st_size > 1000

@@ -469,7 +469,7 @@ def test_periodic_evaluation_plays_each_game_from_its_own_seed() -> None:
     """collectors.evaluate (eval_interval) under the run's own env settings: with sticky actions, games played with the
     same actions differ from game to game, because each env is reset with its own seed (seed + k); in the
     deterministic game the same actions give the same game, so the difference comes from the seeds."""
-    from pgtrain.collectors import evaluate
+    from pgtrain.playing import evaluate
 
     class Recorder:
         """Always UP; keeps every observation the evaluation hands it."""

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pgtrain import checkpoint
-from pgtrain.algos import ALGOS
+from pgtrain.algos import ALGOS, algo_class
 from pgtrain.algos.ppo import PPO, approx_kl, clipped_surrogate_loss, clipped_value_loss
 from pgtrain.config import PPOConfig
 from pgtrain.curves import load_curve
@@ -124,8 +124,8 @@ def test_state_dict_round_trip(action_space, tmp_path):
 
 
 def test_ppo_is_registered_for_both_action_types():
-    assert ALGOS["ppo"] is PPO and PPO.collector == "rollout"
-    assert PPO.action_types == {"discrete", "continuous"}
+    assert algo_class("ppo") is PPO and PPO.collector == "rollout"
+    assert ALGOS["ppo"].action_types == {"discrete", "continuous"}
 
 
 @pytest.mark.parametrize("env", ["cartpole", "pendulum"])

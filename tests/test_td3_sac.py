@@ -15,7 +15,7 @@ import torch
 from torch.distributions import AffineTransform, Independent, Normal, TanhTransform, TransformedDistribution
 
 from pgtrain import checkpoint
-from pgtrain.algos import ALGOS
+from pgtrain.algos import ALGOS, algo_class
 from pgtrain.algos.sac import SAC, soft_q_target
 from pgtrain.algos.td3 import TD3, clipped_double_q_target, smoothed_target_action
 from pgtrain.buffers import ReplayBuffer
@@ -189,8 +189,8 @@ def test_nonfinite_parameters_are_named():
 
 
 def test_registered_for_continuous_actions_only():
-    assert ALGOS["td3"] is TD3 and ALGOS["sac"] is SAC
-    assert TD3.action_types == SAC.action_types == {"continuous"}
+    assert algo_class("td3") is TD3 and algo_class("sac") is SAC
+    assert ALGOS["td3"].action_types == ALGOS["sac"].action_types == {"continuous"}
     assert TD3.collector == SAC.collector == "replay"
 
 
