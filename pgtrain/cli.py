@@ -24,7 +24,7 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from pgtrain.config import RUN_CONTROL_KEYS, check, one_line, register_configs, typed_config
+    from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
     from pgtrain.errors import PgtrainError
 
     register_configs()
@@ -66,6 +66,8 @@ class RunGuard(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
+            from pgtrain.checks import check  # here: --help never needs gymnasium
+
             check(config)  # without torch: a refused command never waits for it
             _refuse_existing(Path(str(config.hydra.run.dir)))
             from pgtrain.workspace import prepare

@@ -563,20 +563,6 @@ def to_object(cfg: DictConfig) -> Config:
     return obj
 
 
-def check(cfg: DictConfig) -> Config:
-    """Everything about a command that can be checked without torch: keys, types, ranges, the env (its id, its
-    optional packages; a generic id's action type and solve threshold come from its spec and space), and that the
-    algorithm can drive the env's actions. Returns the typed config."""
-    from pgtrain.algos import check_action_type
-    from pgtrain.envs.specs import check_env
-
-    obj = to_object(cfg)
-    check_env(obj.env, obj.algo)
-    label = obj.env.id if obj.env.name in ("gym", "atari") else obj.env.name
-    check_action_type(obj.algo.name, label, obj.env.action_type.value)
-    return obj
-
-
 def one_line(text: str) -> str:
     """Collapse a multi-line library message into one line: ``Available options in 'algo': a2c, ddpg, reinforce``."""
     text = text.split("Config search path")[0]

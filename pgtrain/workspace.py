@@ -22,8 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from pgtrain import checkpoint, files
 from pgtrain.algos import algo_class
+from pgtrain.checks import check
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
-from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, check
+from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.normalize import normalization_state
 from pgtrain.errors import PgtrainError
