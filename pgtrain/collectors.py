@@ -4,12 +4,18 @@
 - :class:`RolloutCollector` returns ``(T, N)`` rollouts of ``n_steps`` per env (A2C and the online actor-critic);
 - :class:`ReplayCollector` feeds a replay buffer and hands it over once learning starts (DDPG).
 
+Every collector stops at its budget, ``limit`` env steps (the workspace sets it to ``total_steps``): ``collect`` then
+returns None with the batch unfinished, and what it holds of it (finished episodes, a partial rollout) stays for the
+next ``collect`` and in checkpoints, so a resumed run with a larger budget completes that batch exactly as an
+uninterrupted run would have.
+
 All envs use NEXT_STEP autoreset (see :mod:`pgtrain.envs`): the step after an episode ends only resets that env, so
 its transition is not real; collectors mark it invalid and do not count it as an env step.
 """
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol
@@ -62,6 +68,7 @@ class Collector:
         # Gaussian samples may leave the action box: the env gets them clipped, the algorithm keeps them as sampled.
         self.bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
         self.env_steps = 0
+        self.limit: float = math.inf  # the env-step budget: collect() returns None once it is reached mid-batch
         self.finished: list[Episode] = []
         # Split-phase stepping (see PipelinedCollector): with an executor, send() starts the vector step in a thread
         # and receive() waits for it; without one, receive() runs it.
@@ -280,8 +287,10 @@ class EpisodeCollector(Collector):
         self.t += 1
         return tr
 
-    def collect(self, algo: Actor) -> EpisodeBatch:
+    def collect(self, algo: Actor) -> EpisodeBatch | None:
         while len(self.ready) < self.episodes:
+            if self.env_steps >= self.limit:  # the budget is spent: the finished episodes wait (see the module doc)
+                return None
             self.begin(algo)
             self.finish()
         episodes, self.ready = self.ready[: self.episodes], self.ready[self.episodes :]
@@ -391,13 +400,33 @@ class RolloutCollector(Collector):
     def __init__(self, envs: VectorEnv, seed: int, n_steps: int, executor: Executor | None = None) -> None:
         super().__init__(envs, seed, executor)
         self.n_steps = n_steps
+        self.steps: list[Transition] = []  # the rollout so far: kept across a budget stop and in checkpoints
 
-    def collect(self, algo: Actor) -> Rollout:
-        steps: list[Transition] = []
-        for _ in range(self.n_steps):
+    def _keep(self, tr: Transition) -> Transition:
+        self.steps.append(tr)
+        return tr
+
+    def collect(self, algo: Actor) -> Rollout | None:
+        while len(self.steps) < self.n_steps:
+            if self.env_steps >= self.limit:  # the budget is spent mid-rollout (see the module doc)
+                return None
             self.begin(algo)
-            steps.append(self.finish())
+            self.finish()
+        steps, self.steps = self.steps, []
         return rollout(steps)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if state and self.steps:
+            state["rollout"] = [[to_saved(x) for x in tr] for tr in self.steps]
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        if not super().load_state_dict(state):
+            self.steps = []  # fresh episodes: the partial rollout no longer continues
+            return False
+        self.steps = [Transition(*(from_saved(x) for x in tr)) for tr in state.get("rollout", [])]
+        return True
 
 
 def rollout(steps: list[Transition]) -> Rollout:
@@ -474,6 +503,7 @@ class PipelinedCollector:
         self.groups = groups
         self.executor = executor
         self.num_envs = sum(g.num_envs for g in groups)
+        self.limit: float = math.inf  # the env-step budget, as a Collector's
         self.finished: list[Episode] = []
 
     @property
@@ -494,19 +524,22 @@ class PipelinedCollector:
             self.finished.append(replace(episode, env_step=self.env_steps))
         return tr
 
-    def collect(self, algo: Actor) -> EpisodeBatch | Rollout:
+    def collect(self, algo: Actor) -> EpisodeBatch | Rollout | None:
         if isinstance(self.groups[0], EpisodeCollector):
             return self._episodes(algo)
         return self._rollout(algo)
 
-    def _episodes(self, algo: Actor) -> EpisodeBatch:
+    def _episodes(self, algo: Actor) -> EpisodeBatch | None:
         groups: list[EpisodeCollector] = self.groups  # type: ignore[assignment]
         wanted = groups[0].episodes
         while sum(len(g.ready) for g in groups) < wanted:
+            if self.env_steps >= self.limit and all(g.pending is None for g in groups):
+                return None  # the budget is spent: no step is started past it, the ones in flight were finished
             for g in groups:
                 if g.pending is not None:
                     self._finish(g)
-                g.begin(algo)
+                if self.env_steps < self.limit:
+                    g.begin(algo)
         episodes: list[Any] = []
         for g in groups:  # the first ``wanted`` in group order; the rest wait in their group for the next batch
             take = wanted - len(episodes)
@@ -514,17 +547,22 @@ class PipelinedCollector:
             g.ready = g.ready[take:]
         return episode_batch(episodes)
 
-    def _rollout(self, algo: Actor) -> Rollout:
+    def _rollout(self, algo: Actor) -> Rollout | None:
         groups: list[RolloutCollector] = self.groups  # type: ignore[assignment]
         n_steps = groups[0].n_steps
-        steps: list[list[Transition]] = [[] for _ in groups]
-        for g in groups:
-            g.begin(algo)
-        for t in range(n_steps):
-            for g, g_steps in zip(groups, steps, strict=True):
-                g_steps.append(self._finish(g))
-                if t < n_steps - 1:
+        # each group keeps its own steps (RolloutCollector._keep); they stay aligned: every round finishes one step of
+        # each group, and a budget stop lets the steps in flight finish and starts no others
+        while any(len(g.steps) < n_steps for g in groups):
+            if self.env_steps >= self.limit and all(g.pending is None for g in groups):
+                return None
+            for g in groups:
+                if g.pending is not None:
+                    self._finish(g)
+                if len(g.steps) < n_steps and self.env_steps < self.limit and g.pending is None:
                     g.begin(algo)
+        steps = [g.steps for g in groups]
+        for g in groups:
+            g.steps = []
         # step t of every group side by side: the (N, ...) transition of all envs, then (T, N) as one collector gives
         return rollout([Transition(*map(np.concatenate, zip(*at_t, strict=True))) for at_t in zip(*steps, strict=True)])
 

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from pgtrain import checkpoint
+from pgtrain import checkpoint, resources
 from pgtrain.algos import algo_class, check_action_type
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector, evaluate
 from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of, to_object
@@ -43,10 +44,12 @@ def resolve_device(cfg: DeviceConfig) -> torch.device:
 
 
 def prepare(cfg: DictConfig) -> Config:
-    """Everything that can be checked before a run writes anything: types, ranges, algo x env, device."""
+    """Everything that can be checked before a run writes anything: types, ranges, algo x env, device, and what the
+    run would take from the machine (its batch against the budget, threads, memory: :mod:`pgtrain.resources`)."""
     obj = to_object(cfg)
     check_action_type(obj.algo.name, obj.env.name, obj.env.action_type.value)
     resolve_device(obj.device)
+    resources.check(obj)
     return obj
 
 
@@ -107,6 +110,7 @@ class Workspace:
         cls = algo_class(cfg.algo.name)
         self.algo = cls(env_groups[0].single_observation_space, env_groups[0].single_action_space, cfg.algo, self.device)
         self.collector = make_collector(cls.collector, env_groups, cfg)
+        self.collector.limit = cfg.total_steps  # collection stops at the budget, even in the middle of a batch
 
         self.episodes = 0
         self.returns: deque[float] = deque(maxlen=max(RETURN_WINDOW, cfg.env.solve_window))
@@ -119,6 +123,8 @@ class Workspace:
         start_step = 0
         if resume:
             start_step = self._restore(checkpoint.load(self.ckpt_dir / "last.pt"))
+        for line in resources.disk_warnings(cfg, start_step):
+            print(f"pgtrain: warning: {line}", file=sys.stderr)
         self.logger = Logger(
             self.run_dir,
             cfg.total_steps,
@@ -150,7 +156,8 @@ class Workspace:
                         self._on_episode(episode.ret, episode.length, episode.env_step)
                     # update
                     if batch is not None:
-                        metrics = self.algo.update(batch)
+                        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # _check_finite says it once
+                            metrics = self.algo.update(batch)
                         self._check_finite(metrics, step)
                         self.logger.accumulate(metrics)
                 # log
@@ -180,7 +187,14 @@ class Workspace:
         finally:
             for s, old in previous.items():
                 signal.signal(s, old)
-        return self._finish()
+        summary = self._finish()
+        if self.algo.updates == 0 and self.collector.env_steps >= cfg.total_steps > 0:
+            print(
+                f"pgtrain: warning: no update was made: the budget of total_steps={cfg.total_steps:,} env steps ran out "
+                f"before the first batch was complete; raise total_steps or collect smaller batches",
+                file=sys.stderr,
+            )
+        return summary
 
     def _finish(self) -> dict[str, Any]:
         self.logger.flush_metrics(self.collector.env_steps)
