@@ -187,6 +187,22 @@ def main() -> None:
     except KeyboardInterrupt:  # outside the training loop, whose own handler saves first (pgtrain.interrupts)
         print("pgtrain: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    except (MemoryError, RuntimeError) as ex:
+        if not _out_of_resources(ex):
+            raise
+        # the estimates before the start (pgtrain.resources) are lower bounds: growth while training can still run out
+        _fail(
+            f"the machine ran out of {'threads' if 'thread' in str(ex) else 'memory'} during the run: "
+            f"{one_line(str(ex)) or type(ex).__name__}; use smaller networks, buffers, batches or fewer envs "
+            "(docs/operations.md, Limits)"
+        )
+
+
+def _out_of_resources(ex: BaseException) -> bool:
+    """numpy's and Python's MemoryError, torch's allocators (CPU and CUDA) and a thread that cannot start."""
+    if isinstance(ex, MemoryError) or type(ex).__name__ == "OutOfMemoryError":
+        return True
+    return any(s in str(ex) for s in ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "can't start new thread"))
 
 
 def _fail(message: str) -> None:

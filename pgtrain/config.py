@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from enum import Enum
@@ -106,6 +107,26 @@ def _check_at_least(key: str, value: float, low: float) -> None:
     _check(value >= low, f"{key}={value} is out of range: it must be >= {low}")
 
 
+def _check_at_most(key: str, value: float, high: float) -> None:
+    _check(value <= high, f"{key}={value} is out of range: it must be <= {high:,}")
+
+
+INT32_MAX = 2**31 - 1  # counts handed to C++ (ale-py) or to C sizes must fit in a C int
+FLOAT32_MAX = 3.4028234663852886e38  # an algorithm's numbers meet float32 tensors: beyond this they cannot be converted
+SEED_MAX = 10**9  # numpy takes seeds < 2^32 and ale-py < 2^31; pgtrain adds env indices and step counts to the seed
+
+
+def _check_float32_options(obj: Any, prefix: str) -> None:
+    """Every float option of ``obj`` must be finite and of float32 size (torch raises on a learning rate of 1e300)."""
+    for name, hint in typing.get_type_hints(type(obj)).items():
+        value = getattr(obj, name)
+        if float in (typing.get_args(hint) or (hint,)) and isinstance(value, float):
+            _check(
+                math.isfinite(value) and abs(value) <= FLOAT32_MAX,
+                f"{prefix}{name}={value} is out of range: it must be a finite number no larger than {FLOAT32_MAX:.1e}",
+            )
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Algorithms
 
@@ -133,6 +154,9 @@ class AlgoConfig:
             0.0 <= self.lr_final_fraction <= 1.0,
             f"algo.lr_final_fraction={self.lr_final_fraction} is out of range: it must lie in [0, 1]",
         )
+        own = type(self).name if isinstance(type(self).__dict__.get("name"), str) else None
+        _check(own is None or self.name == own, f"algo.name={self.name}: these are {own}'s options; choose an algorithm with algo=NAME")
+        _check_float32_options(self, "algo.")
         _check_at_least("algo.num_envs", self.num_envs, 1)
         _check_gamma("algo.gamma", self.gamma)
         _check_positive("algo.lr", self.lr)
@@ -368,12 +392,17 @@ class EnvConfig:
         unset = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) == MISSING]
         _check(not unset, f"env.{', env.'.join(unset)}: no value; an env's YAML in configs/env/ sets it")
         _coerce_enums(self)
+        _check(
+            self.name not in ENV_SCHEMAS or isinstance(self, ENV_SCHEMAS[self.name]),
+            f"env.name={self.name}: the name picks the env's code, and these are not its options; choose it with env={self.name}",
+        )
         _check_at_least("env.pipeline_groups", self.pipeline_groups, 1)
         _check(
             self.vectorization in ("auto", "vector_entry_point", "sync", "async"),
             f"env.vectorization={self.vectorization}: choose auto, vector_entry_point, sync or async",
         )
         _check_at_least("env.solve_window", self.solve_window, 1)
+        _check_at_most("env.solve_window", self.solve_window, INT32_MAX)
         if self.max_episode_steps is not None:
             _check_at_least("env.max_episode_steps", self.max_episode_steps, 1)
         _check_gamma("env.normalize_gamma", self.normalize_gamma)
@@ -414,6 +443,9 @@ class PongConfig(EnvConfig):
         )
         _check_at_least("env.num_threads", self.num_threads, 0)
         _check_at_least("env.frameskip", self.frameskip, 1)
+        if self.max_episode_steps is not None:  # ale-py counts an episode's emulator frames in a C int
+            _check_at_most("env.max_episode_steps", self.max_episode_steps, INT32_MAX // self.frameskip)
+        _check_at_most("env.frameskip", self.frameskip, INT32_MAX)
         _check(
             0.0 <= self.repeat_action_probability <= 1.0,
             f"env.repeat_action_probability={self.repeat_action_probability} must lie in [0, 1]",
@@ -490,6 +522,7 @@ class Config:
     resume: str | None = None  # a run directory to continue in place (handled before Hydra composes)
 
     def __post_init__(self) -> None:
+        _check(0 <= self.seed <= SEED_MAX, f"seed={self.seed} is out of range: it must lie in [0, {SEED_MAX:,}]")
         _check_at_least("total_steps", self.total_steps, 0)
         _check_at_least("checkpoint_interval", self.checkpoint_interval, 0)
         _check_at_least("checkpoint_every_s", self.checkpoint_every_s, 0.0)

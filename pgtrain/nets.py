@@ -191,7 +191,7 @@ def torso(obs_space: gym.Space, network: str, hidden_sizes: Sequence[int], activ
             raise PgtrainError(f"algo.network=cnn needs image observations (C, H, W) or flat square frames; this env gives shape {shape}")
         return NatureCNN(shape[0]), 512
     in_dim = int(np.prod(shape))
-    sparse = in_dim >= SPARSE_MIN_FEATURES
+    sparse = in_dim >= SPARSE_MIN_FEATURES and len(hidden_sizes) > 0  # without hidden layers the head reads the input
     first: list[nn.Module] = [nn.Flatten()]
     if not sparse and obs_space.dtype is not None and np.issubdtype(obs_space.dtype, np.integer):
         first.append(ToFloat())  # integer observations arrive as they are (Algorithm.obs_tensor); SparseInputLinear reads them

@@ -10,6 +10,7 @@ import json
 import math
 import random
 import signal
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from pgtrain import checkpoint, files
+from pgtrain import checkpoint, files, resources
 from pgtrain.algos import algo_class
 from pgtrain.checks import check
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
@@ -47,9 +48,11 @@ def resolve_device(cfg: DeviceConfig) -> torch.device:
 
 
 def prepare(cfg: DictConfig) -> Config:
-    """Everything that can be checked before a run writes anything: types, ranges, algo x env (:func:`check`), device."""
+    """Everything that can be checked before a run writes anything: types, ranges, algo x env (:func:`check`), device,
+    and what the run would take from the machine (its batch against the budget, threads, memory: :mod:`pgtrain.resources`)."""
     obj = check(cfg)
     resolve_device(obj.device)
+    resources.check(obj)
     return obj
 
 
@@ -125,6 +128,7 @@ class Workspace:
         cls = algo_class(cfg.algo.name)
         self.algo = cls(env_groups[0].single_observation_space, env_groups[0].single_action_space, cfg.algo, self.device)
         self.collector = make_collector(cls.collector, env_groups, cfg)
+        self.collector.limit = cfg.total_steps  # collection stops at the budget, even in the middle of a batch
 
         self.episodes = 0
         self.returns: deque[float] = deque(maxlen=max(RETURN_WINDOW, cfg.env.solve_window))
@@ -135,6 +139,8 @@ class Workspace:
         start_step = 0
         if resume:
             start_step = self._restore(checkpoint.load(self.ckpt_dir / "last.pt"))
+        for line in resources.disk_warnings(cfg, start_step):
+            print(f"pgtrain: warning: {line}", file=sys.stderr)
         self.logger = Logger(
             self.run_dir,
             cfg.total_steps,
@@ -170,7 +176,10 @@ class Workspace:
                         scale = linear_lr_scale(step, cfg.algo.lr_decay_steps, cfg.algo.lr_final_fraction)
                         if cfg.algo.lr_decay_steps:
                             self.algo.set_lr_scale(scale)
-                        metrics = self.algo.update(batch) | ({"optim/lr_scale": scale} if cfg.algo.lr_decay_steps else {})
+                        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # _check_finite says it once
+                            metrics = self.algo.update(batch)
+                        if cfg.algo.lr_decay_steps:
+                            metrics["optim/lr_scale"] = scale
                         self._check_finite(metrics, step)
                         self.logger.accumulate(metrics)
                 # log
@@ -197,7 +206,14 @@ class Workspace:
         finally:
             for s, old in previous.items():
                 signal.signal(s, old)
-        return self._finish()
+        summary = self._finish()
+        if self.algo.updates == 0 and self.collector.env_steps >= cfg.total_steps > 0:
+            print(
+                f"pgtrain: warning: no update was made: the budget of total_steps={cfg.total_steps:,} env steps ran out "
+                f"before the first batch was complete; raise total_steps or collect smaller batches",
+                file=sys.stderr,
+            )
+        return summary
 
     def _finish(self) -> dict[str, Any]:
         self.logger.flush_metrics(self.collector.env_steps)

@@ -102,7 +102,7 @@ def test_each_resume_records_its_config_beside_the_first(resumed, tmp_path):
     assert OmegaConf.load(run / ".hydra" / "config.yaml") == first_cfg
 
 
-def test_resumed_curves_have_no_duplicates_and_no_gaps(resumed):
+def test_resumed_curves_have_no_duplicates_and_no_gaps(first, resumed):
     run, before, _ = resumed
     split = before["counters"]["env_steps"]
     summary = read_summary(run)
@@ -114,8 +114,11 @@ def test_resumed_curves_have_no_duplicates_and_no_gaps(resumed):
     assert ret.steps[-1] <= summary["env_steps"]
     loss = load_curve(run, "loss/policy")
     assert _strictly_increasing(loss.steps)
-    assert split in loss.steps  # the first process's last point, logged at its checkpoint step, is kept
-    assert loss.steps[-1] == summary["env_steps"]
+    # every point the first process logged (up to its checkpoint step) is kept, and the resumed one went on from there;
+    # a run's last update may come before its last env step (the budget ends collection mid-batch: no update on it)
+    first_loss = load_curve(first, "loss/policy")
+    assert set(first_loss.steps) <= set(loss.steps) and first_loss.steps[-1] <= split
+    assert split < loss.steps[-1] <= summary["env_steps"]
     # evaluations switched on at resume run from there on, on the new schedule
     evals = load_curve(run, "eval/mean_return")
     assert len(evals.steps) >= 2 and evals.steps[0] > split and _strictly_increasing(evals.steps)

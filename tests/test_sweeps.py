@@ -175,10 +175,10 @@ def test_optuna_sweeper_maximises_final_return(tmp_path: Path, cli) -> None:
 
 
 def test_optuna_sweep_survives_runs_without_a_finished_episode(tmp_path: Path, cli) -> None:
-    # 100 steps of Pendulum (200-step episodes) finish no episode: the task function returns -inf, the worst value,
-    # where NaN would make hydra-optuna-sweeper crash the sweep
+    # 160 steps of Pendulum over 16 envs (200-step episodes) finish no episode: the task function returns -inf, the
+    # worst value, where NaN would make hydra-optuna-sweeper crash the sweep (160: one 16 x 8 rollout fits the budget)
     sweep = tmp_path / "sweep"
-    args = ("algo=a2c", "env=pendulum", "total_steps=100", "progress=false", "hydra.sweeper.n_trials=2")
+    args = ("algo=a2c", "env=pendulum", "total_steps=160", "progress=false", "hydra.sweeper.n_trials=2")
     _ok(cli("-m", "--config-name", "optuna_cartpole", *args, f"hydra.sweep.dir={sweep}"))
     assert all(read_summary(job)["final_return"] is None for job in _jobs(sweep).values())
     assert OmegaConf.load(sweep / "optimization_results.yaml").best_value == -math.inf

@@ -6,6 +6,11 @@
 - :class:`ReplayCollector` feeds a replay buffer and hands it over once learning starts (DDPG);
 - :class:`PipelinedCollector` steps several groups of envs in turn, each an episode or rollout collector.
 
+Every collector stops at its budget, ``limit`` env steps (the workspace sets it to ``total_steps``): ``collect`` then
+returns None with the batch unfinished, and what it holds of it (finished episodes, a partial rollout) stays for the
+next ``collect`` and in checkpoints, so a resumed run with a larger budget completes that batch exactly as an
+uninterrupted run would have.
+
 All envs use NEXT_STEP autoreset (see :mod:`pgtrain.envs`): the step after an episode ends only resets that env, so
 its transition is not real; collectors mark it invalid and do not count it as an env step. The batch types live in
 :mod:`pgtrain.batches` (re-exported here).

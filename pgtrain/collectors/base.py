@@ -3,6 +3,7 @@ and saves and restores the envs' state."""
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import Executor, Future
 from typing import Any, Protocol
 
@@ -39,6 +40,7 @@ class Collector:
         envs.action_space.seed(seed)
         self.prev_done = np.zeros(self.num_envs, dtype=bool)
         self.env_steps = 0
+        self.limit: float = math.inf  # the env-step budget (total_steps): collect() returns None once it is reached mid-batch
         self.finished: list[Episode] = []
         self.executor = executor
         self.pending: np.ndarray | None = None  # the actions of the step sent, not yet received

@@ -128,8 +128,10 @@ class EpisodeCollector(Collector):
         out, self.ready = self.ready[:n], self.ready[n:]
         return out
 
-    def collect(self, algo: Actor) -> EpisodeBatch:
+    def collect(self, algo: Actor) -> EpisodeBatch | None:
         while len(self.ready) < self.episodes:
+            if self.env_steps >= self.limit:  # the budget is spent: the finished episodes wait (see pgtrain.collectors)
+                return None
             self.send(algo.act(self.obs, explore=True))
             self.receive()
         return episode_batch(self.take(self.episodes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -30,6 +31,7 @@ class PipelinedCollector:
         self.groups = groups
         self.executor = executor
         self.num_envs = sum(g.num_envs for g in groups)
+        self.limit: float = math.inf  # the env-step budget, as a Collector's
         self.finished: list[Episode] = []
 
     @property
@@ -50,35 +52,43 @@ class PipelinedCollector:
             self.finished.append(replace(episode, env_step=self.env_steps))
         return tr
 
-    def collect(self, algo: Actor) -> EpisodeBatch | Rollout:
+    def collect(self, algo: Actor) -> EpisodeBatch | Rollout | None:
         if isinstance(self.groups[0], EpisodeCollector):
             return self._episodes(algo)
         return self._rollout(algo)
 
-    def _episodes(self, algo: Actor) -> EpisodeBatch:
+    def _episodes(self, algo: Actor) -> EpisodeBatch | None:
         groups: list[EpisodeCollector] = self.groups  # type: ignore[assignment]
         wanted = groups[0].episodes
         while sum(len(g.ready) for g in groups) < wanted:
+            if self.env_steps >= self.limit and all(g.pending is None for g in groups):
+                return None  # the budget is spent: no step is started past it, the ones in flight were finished
             for g in groups:
                 if g.pending is not None:
                     self._receive(g)
-                g.send(algo.act(g.obs, explore=True))
+                if self.env_steps < self.limit:
+                    g.send(algo.act(g.obs, explore=True))
         episodes: list[Trajectory] = []
         for g in groups:  # the first ``wanted`` in group order; the rest wait in their group for the next batch
             episodes += g.take(wanted - len(episodes))
         return episode_batch(episodes)
 
-    def _rollout(self, algo: Actor) -> Rollout:
+    def _rollout(self, algo: Actor) -> Rollout | None:
         groups: list[RolloutCollector] = self.groups  # type: ignore[assignment]
         n_steps = groups[0].n_steps
-        steps: list[list[Transition]] = [[] for _ in groups]
-        for g in groups:
-            g.send(algo.act(g.obs, explore=True))
-        for t in range(n_steps):
-            for g, g_steps in zip(groups, steps, strict=True):
-                g_steps.append(self._receive(g))
-                if t < n_steps - 1:
+        # each group keeps its own steps (RolloutCollector._keep); they stay aligned: every round finishes one step of
+        # each group, and a budget stop lets the steps in flight finish and starts no others
+        while any(len(g.steps) < n_steps for g in groups):
+            if self.env_steps >= self.limit and all(g.pending is None for g in groups):
+                return None
+            for g in groups:
+                if g.pending is not None:
+                    self._receive(g)
+                if len(g.steps) < n_steps and self.env_steps < self.limit and g.pending is None:
                     g.send(algo.act(g.obs, explore=True))
+        steps = [g.steps for g in groups]
+        for g in groups:
+            g.steps = []
         # step t of every group side by side: the (N, ...) transition of all envs, then (T, N) as one collector gives
         return rollout([side_by_side(at_t) for at_t in zip(*steps, strict=True)])
 
