@@ -338,9 +338,10 @@ class DeterministicActor(nn.Module):
         # The DDPG paper's small final layer: initial actions near the middle of the range, away from tanh's flat ends.
         nn.init.uniform_(self.net[-1].weight, -3e-3, 3e-3)
         nn.init.uniform_(self.net[-1].bias, -3e-3, 3e-3)
-        low, high = (torch.as_tensor(b, dtype=torch.float32).reshape(-1) for b in (action_space.low, action_space.high))
-        self.register_buffer("center", (high + low) / 2)
-        self.register_buffer("half_width", (high - low) / 2)
+        # numpy arithmetic: on torch's meta device (pgtrain.resources sizes networks there) a tensor op imports torch._dynamo
+        low, high = (np.asarray(b, dtype=np.float32).reshape(-1) for b in (action_space.low, action_space.high))
+        self.register_buffer("center", torch.as_tensor((high + low) / 2))
+        self.register_buffer("half_width", torch.as_tensor((high - low) / 2))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.center + self.half_width * torch.tanh(self.net(obs.flatten(1)))
@@ -418,9 +419,10 @@ class SquashedGaussianActor(nn.Module):
         self.torso = mlp(in_dim, hidden_sizes, activation)
         self.head = nn.Linear(mlp_out_dim(in_dim, hidden_sizes), 2 * act_dim)  # mean and log-std
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
-        low, high = (torch.as_tensor(b, dtype=torch.float32).reshape(-1) for b in (action_space.low, action_space.high))
-        self.register_buffer("center", (high + low) / 2)
-        self.register_buffer("half_width", (high - low) / 2)
+        # numpy arithmetic: on torch's meta device (pgtrain.resources sizes networks there) a tensor op imports torch._dynamo
+        low, high = (np.asarray(b, dtype=np.float32).reshape(-1) for b in (action_space.low, action_space.high))
+        self.register_buffer("center", torch.as_tensor((high + low) / 2))
+        self.register_buffer("half_width", torch.as_tensor((high - low) / 2))
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mu(s) and log sigma(s), each ``(B, act_dim)``."""

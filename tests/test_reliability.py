@@ -223,7 +223,7 @@ def _tensors_equal(a, b) -> bool:
         (["algo=ddpg", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
         # annealing follows the budget, which the resume changes; exact at fixed rates
         (["algo=ppo", "env=cartpole", "algo.anneal_lr=false", "algo.anneal_clip_range=false"], 4000),
-        (["algo=ppo", "env=pendulum", "algo.anneal_lr=false"], 4000),
+        (["algo=ppo", "env=pendulum", "algo.anneal_lr=false"], 4096),  # one rollout of 4 x 1024 fits the first half
         (["algo=td3", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
         (["algo=sac", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
     ],
