@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-TAG = "train/episodic_return"
+from pgtrain.tags import RETURN_TAG as TAG
+
 WINDOW = 100
 CHECKPOINTS_MIN = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)  # the running score is reported at these minutes of training
 LEVELS = (0.0, 15.0)
