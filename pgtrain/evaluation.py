@@ -44,7 +44,8 @@ def load_policy(ckpt_path: Path, device_name: str | None = None, env_overrides: 
 
     from pgtrain.algos import algo_class
     from pgtrain.config import typed_config
-    from pgtrain.workspace import prepare, resolve_device
+    from pgtrain.resources import resolve_device
+    from pgtrain.workspace import prepare
 
     state = checkpoint.load(ckpt_path)
     raw = apply_env_overrides(typed_config(state["config"]), env_overrides or [])

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pgtrain.config import DeviceName
 from pgtrain.errors import PgtrainError
 
 MEMORY_LIMIT_ENV = "PGTRAIN_MEMORY_LIMIT"  # caps the memory counted as available: 2G, 512M, 1.5GiB or plain bytes
@@ -423,7 +424,6 @@ def memory_needs(cfg: Any, obs_space: gym.Space, act_space: gym.Space) -> list[N
         ) from None
     p_trained, p_frozen = _count(trained), _count(frozen)
     net_bytes = 4 * (p_trained * (2 + _optimizer_slots(algo.optimizer)) + p_frozen)
-    from pgtrain.workspace import resolve_device
 
     device = resolve_device(cfg.device).type
     optim = getattr(algo.optimizer, "value", algo.optimizer)
@@ -519,3 +519,12 @@ def _checkpoint_bytes(cfg: Any) -> int:
         stored = min(cfg.algo.buffer_size, max(cfg.total_steps, 1))
         size += stored * (2 * _nbytes(obs_space) + _nbytes(act_space, np.float32) + 8)
     return size
+
+
+def resolve_device(cfg: Any) -> torch.device:
+    """auto = cuda when present, else cpu; cuda without a GPU is an error."""
+    if cfg.name == DeviceName.cuda and not torch.cuda.is_available():
+        raise PgtrainError("device=cuda but torch sees no CUDA GPU here; use device=auto or device=cpu")
+    if cfg.name == DeviceName.cpu or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")

@@ -25,26 +25,18 @@ from pgtrain import checkpoint, files, resources
 from pgtrain.algos import algo_class
 from pgtrain.checks import check
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
-from pgtrain.config import Config, DeviceConfig, DeviceName, async_batch_of
+from pgtrain.config import Config, async_batch_of
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.normalize import normalization_state
 from pgtrain.errors import PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
 from pgtrain.playing import evaluate
+from pgtrain.resources import resolve_device
 from pgtrain.schedules import linear_lr_scale
 from pgtrain.tags import RETURN_TAG, SOLVED_TAG
 
 RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes (DDPG: after warm-up)
-
-
-def resolve_device(cfg: DeviceConfig) -> torch.device:
-    """auto = cuda when present, else cpu; cuda without a GPU is an error."""
-    if cfg.name == DeviceName.cuda and not torch.cuda.is_available():
-        raise PgtrainError("device=cuda but torch sees no CUDA GPU here; use device=auto or device=cpu")
-    if cfg.name == DeviceName.cpu or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
 
 
 def prepare(cfg: DictConfig) -> Config:
