@@ -33,7 +33,7 @@ from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
 from pgtrain.playing import evaluate
 from pgtrain.resources import resolve_device
-from pgtrain.schedules import linear_lr_scale
+from pgtrain.schedules import Every, linear_lr_scale
 from pgtrain.tags import RETURN_TAG, SOLVED_TAG
 
 RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes (DDPG: after warm-up)
@@ -86,21 +86,6 @@ def make_collector(kind: str, env_groups: list[Any], cfg: Config) -> Collector |
             groups.append(RolloutCollector(envs, seed, cfg.algo.n_steps, executor))
         seed += envs.num_envs
     return groups[0] if executor is None else PipelinedCollector(groups, executor)
-
-
-class Every:
-    """Due each time the env-step count reaches the next multiple of ``interval``, never when it is 0. The first is
-    the multiple after ``step``: a resumed run follows the intervals it is given, whatever the earlier ones were."""
-
-    def __init__(self, interval: int, step: int = 0) -> None:
-        self.interval = interval
-        self.next = (step // interval + 1) * interval if interval else math.inf
-
-    def __call__(self, step: int) -> bool:
-        if step < self.next:
-            return False
-        self.next += self.interval
-        return True
 
 
 class Workspace:

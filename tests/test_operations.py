@@ -163,7 +163,7 @@ def test_resume_restores_counters_and_rng_states(first, tmp_path):
 
 
 def test_schedules_fall_due_at_each_multiple_of_their_interval():
-    from pgtrain.workspace import Every
+    from pgtrain.schedules import Every
 
     due = Every(1000)
     assert [step for step in (999, 1000, 1500, 2003, 2500, 3000) if due(step)] == [1000, 2003, 3000]
