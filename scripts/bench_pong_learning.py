@@ -34,14 +34,14 @@ import numpy as np
 from pgtrain.tags import RETURN_TAG as TAG
 
 WINDOW = 100
-CHECKPOINTS_MIN = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)  # the running score is reported at these minutes of training
-LEVELS = (0.0, 15.0)
+CHECKPOINT_EVERY_MIN = 5.0  # the running score is reported every 5 minutes of training
+LEVELS = (0.0, 15.0, 18.0)
 
 
-def train(run_dir: Path, overrides: list[str], minutes: float) -> tuple[float, dict]:
+def train(run_dir: Path, algo: str, overrides: list[str], minutes: float) -> tuple[float, dict]:
     """Run pgtrain until ``minutes`` after its training loop started (its TensorBoard file appears just before), then
     SIGINT it; returns (the loop's start as a Unix time, summary.json)."""
-    args = ["algo=reinforce", "env=pong", *overrides, "total_steps=1000000000", f"hydra.run.dir={run_dir}", "progress=false"]
+    args = [f"algo={algo}", "env=pong", *overrides, "total_steps=1000000000", f"hydra.run.dir={run_dir}", "progress=false"]
     proc = subprocess.Popen([sys.executable, "-m", "pgtrain.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while proc.poll() is None and not list(run_dir.glob("events.out.tfevents.*")):
         time.sleep(0.1)
@@ -90,7 +90,7 @@ def summarise_curve(minutes: np.ndarray, steps: np.ndarray, score: np.ndarray) -
             None if not len(hits) else {"minutes": float(minutes[hits[0]]), "env_steps": int(steps[hits[0]]), "game": int(hits[0]) + 1}
         )
     at = {}
-    for m in CHECKPOINTS_MIN:
+    for m in np.arange(CHECKPOINT_EVERY_MIN, minutes[-1] + 1e-9 if len(minutes) else 0.0, CHECKPOINT_EVERY_MIN):
         before = np.flatnonzero(minutes <= m)
         if len(before) and minutes[-1] >= m:
             i = before[-1]
@@ -104,11 +104,13 @@ def record_summary(record: dict) -> dict:
     return {k: record[k] for k in keys} | {"repeat_action_probability": record["env_config"].get("repeat_action_probability")}
 
 
-def targets(curve: dict, sticky: list[dict]) -> dict:
+def targets(algo: str, curve: dict, sticky: list[dict]) -> dict:
     def reached_within(level: str, limit: float) -> bool:
         hit = curve["first_reached"][level]
         return hit is not None and hit["minutes"] <= limit
 
+    if algo == "ppo":  # issue 19: PPO with the CNN, last-100 mean >= 18 within 60 minutes on 2 cores
+        return {"last100_ge_18_within_60_min": reached_within("+18", 60.0)}
     argmax = next(r for r in sticky if r["actions"] == "argmax")
     return {
         "last100_ge_0_within_10_min": reached_within("+0", 10.0),
@@ -119,6 +121,7 @@ def targets(curve: dict, sticky: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", default="reinforce", help="the algorithm (default reinforce; ppo: issue 19's CNN target)")
     parser.add_argument("--minutes", type=float, default=30.0, help="wall-clock minutes of training (default 30)")
     parser.add_argument("--episodes", type=int, default=20, help="evaluation games per setting and action mode (default 20)")
     parser.add_argument("--run-dir", type=Path, default=None, help="the run directory (default runs/bench-pong-learning-<time>)")
@@ -131,8 +134,8 @@ def main() -> None:
         raise SystemExit(f"{run_dir} exists: choose a new --run-dir")
     logging.getLogger("tensorboard").setLevel(logging.ERROR)
 
-    print(f"training pgtrain algo=reinforce env=pong {' '.join(args.overrides)} for {args.minutes:g} min in {run_dir}", flush=True)
-    start, summary = train(run_dir, args.overrides, args.minutes)
+    print(f"training pgtrain algo={args.algo} env=pong {' '.join(args.overrides)} for {args.minutes:g} min in {run_dir}", flush=True)
+    start, summary = train(run_dir, args.algo, args.overrides, args.minutes)
     minutes, steps, score = score_curve(run_dir, start)
     curve = summarise_curve(minutes, steps, score)
     print(f"trained: {summary['env_steps']:,} env steps, {summary['episodes']} games; running score {curve['final']}", flush=True)
@@ -143,7 +146,7 @@ def main() -> None:
         mean, std, n = record["mean"], record["std"], record["episodes"]
         print(f"eval sticky={rap} {record['actions']}: {mean:+.2f} ± {std:.2f} over {n} games", flush=True)
     figures = {
-        "command": f"pgtrain algo=reinforce env=pong {' '.join(args.overrides)}".strip(),
+        "command": f"pgtrain algo={args.algo} env=pong {' '.join(args.overrides)}".strip(),
         "overrides": args.overrides,
         "minutes": args.minutes,
         "run_dir": str(run_dir),
@@ -151,14 +154,14 @@ def main() -> None:
         "curve": curve,
         "eval_protocol": [record_summary(r) for r in sticky],
         "eval_deterministic_game": [record_summary(r) for r in deterministic],
-        "targets": targets(curve, sticky),
+        "targets": targets(args.algo, curve, sticky),
     }
     out = args.json or run_dir / "bench_learning.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"targets: {figures['targets']}\nwrote {out}", flush=True)
     png = args.png or run_dir / "curve.png"
     script = Path(__file__).resolve().parent / "pong_curve.py"
-    subprocess.run([sys.executable, str(script), str(run_dir), "--target", "15", "--out", str(png)], check=True)
+    subprocess.run([sys.executable, str(script), str(run_dir), "--target", "18" if args.algo == "ppo" else "15", "--out", str(png)], check=True)
 
 
 if __name__ == "__main__":
