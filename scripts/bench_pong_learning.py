@@ -161,7 +161,8 @@ def main() -> None:
     print(f"targets: {figures['targets']}\nwrote {out}", flush=True)
     png = args.png or run_dir / "curve.png"
     script = Path(__file__).resolve().parent / "pong_curve.py"
-    subprocess.run([sys.executable, str(script), str(run_dir), "--target", "18" if args.algo == "ppo" else "15", "--out", str(png)], check=True)
+    target = "18" if args.algo == "ppo" else "15"
+    subprocess.run([sys.executable, str(script), str(run_dir), "--target", target, "--out", str(png)], check=True)
 
 
 if __name__ == "__main__":
