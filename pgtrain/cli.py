@@ -198,6 +198,13 @@ def main() -> None:
         )
 
 
+def console() -> None:
+    """The ``pgtrain`` console script: :func:`main`, then an exit without the interpreter's teardown (pgtrain.exits)."""
+    from pgtrain.exits import run_and_exit
+
+    run_and_exit(main)
+
+
 def _out_of_resources(ex: BaseException) -> bool:
     """numpy's and Python's MemoryError, torch's allocators (CPU and CUDA) and a thread that cannot start."""
     if isinstance(ex, MemoryError) or type(ex).__name__ == "OutOfMemoryError":
@@ -211,4 +218,4 @@ def _fail(message: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    console()

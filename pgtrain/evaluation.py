@@ -241,5 +241,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"appended to {args.run_dir / 'eval.json'}")
 
 
+def console() -> None:
+    """The ``pgtrain-eval`` console script: :func:`main`, then an exit without the interpreter's teardown (pgtrain.exits)."""
+    from pgtrain.exits import run_and_exit
+
+    run_and_exit(main)
+
+
 if __name__ == "__main__":
-    main()
+    console()

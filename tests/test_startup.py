@@ -136,13 +136,12 @@ def test_optimisers_take_the_same_steps_and_state_dicts_as_torchs(name, kwargs):
 
 RUN_AND_REPORT = textwrap.dedent(
     """
-    import runpy, sys
+    import atexit, runpy, sys
 
     sys.argv = ["pgtrain", *sys.argv[1:]]
-    try:
-        runpy.run_module("pgtrain.cli", run_name="__main__")
-    finally:
-        print("dynamo" if "torch._dynamo" in sys.modules else "no dynamo")
+    # at exit: the console script ends through pgtrain.exits, which runs the atexit handlers but no finally block
+    atexit.register(lambda: print("dynamo" if "torch._dynamo" in sys.modules else "no dynamo"))
+    runpy.run_module("pgtrain.cli", run_name="__main__")
     """
 )
 
