@@ -8,7 +8,8 @@ a third of ``import torch`` (issue 16), to free memory the operating system take
 :func:`run_and_exit` runs a command, then does what an orderly exit does that matters: the ``atexit`` handlers run
 (``logging`` flushes its files, ``multiprocessing`` and ``loky`` stop their workers), the standard streams are
 flushed, and only then :func:`os._exit` ends the process with the command's status. Where another thread or child
-process is still alive, it leaves the ordinary way, which joins them first. Anything a run writes is closed by then:
+process is still alive, it leaves the ordinary way, which joins them first; so it does under a profiler or tracer
+(``python -m cProfile -m pgtrain.cli ...`` writes its statistics after the command returns). Anything a run writes is closed by then:
 files go through :mod:`pgtrain.files` (atomic renames) and the TensorBoard writer is closed by the workspace.
 """
 
@@ -44,8 +45,8 @@ def run_and_exit(command: Callable[[], object]) -> NoReturn:
         if ex.code is not None and not isinstance(ex.code, int):
             print(ex.code, file=sys.stderr)
         status = exit_status(ex.code)
-    if threading.active_count() > 1 or multiprocessing.active_children():
-        raise SystemExit(status)  # the ordinary exit joins them
+    if threading.active_count() > 1 or multiprocessing.active_children() or sys.getprofile() or sys.gettrace():
+        raise SystemExit(status)  # the ordinary exit joins them, and lets a profiler write its statistics
     atexit._run_exitfuncs()  # what an ordinary exit runs (a private name, unchanged since Python 3.0)
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -60,3 +60,12 @@ def test_other_exceptions_leave_with_their_traceback(tmp_path: Path) -> None:
     assert res.returncode == 1
     assert "Traceback" in res.stderr and "ValueError: boom" in res.stderr
     assert "not reached" not in res.stdout
+
+
+def test_a_profiler_still_writes_its_statistics(tmp_path: Path) -> None:
+    stats = tmp_path / "run.prof"
+    script = tmp_path / "command.py"
+    script.write_text("from pgtrain.exits import run_and_exit\nrun_and_exit(lambda: None)\n")
+    res = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), str(script)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert stats.stat().st_size > 0
