@@ -36,6 +36,10 @@ from pgtrain.resources import resolve_device
 from pgtrain.schedules import Every, linear_lr_scale
 from pgtrain.tags import RETURN_TAG, SOLVED_TAG
 
+NOTHING_TO_LEARN = {  # why a run that spent its budget made no update, by collector kind (a rollout always has steps)
+    "episodes": "no episode finished",
+    "replay": "the replay buffer never held max(algo.learning_starts, algo.batch_size) transitions",
+}
 RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes (DDPG: after warm-up)
 
 
@@ -132,7 +136,11 @@ class Workspace:
     # The loop
 
     def train(self) -> dict[str, Any]:
-        """Train until ``total_steps`` env steps (or the solve threshold with ``stop_on_solve``); returns the summary."""
+        """Train until ``total_steps`` env steps (or the solve threshold with ``stop_on_solve``); returns the summary.
+
+        A batch the budget cuts short is learnt from in a last update (what the collector holds, its ``partial_batch``;
+        REINFORCE's last step can also finish whole batches of episodes, each learnt from first); a run interrupted
+        before its budget keeps it in the checkpoint instead, so the resume completes it exactly."""
         cfg = self.cfg
         self.t_start = time.perf_counter()
         self.last_metrics_time = 0.0  # metrics are flushed to TensorBoard at most once a second
@@ -149,16 +157,9 @@ class Workspace:
                         self._on_episode(episode.ret, episode.length, episode.env_step, episode.warmup)
                     # update
                     if batch is not None:
-                        self.algo.progress = min(step / cfg.total_steps, 1.0) if cfg.total_steps else 1.0
-                        scale = linear_lr_scale(step, cfg.algo.lr_decay_steps, cfg.algo.lr_final_fraction)
-                        if cfg.algo.lr_decay_steps:
-                            self.algo.set_lr_scale(scale)
-                        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # _check_finite says it once
-                            metrics = self.algo.update(batch)
-                        if cfg.algo.lr_decay_steps:
-                            metrics["optim/lr_scale"] = scale
-                        self._check_finite(metrics, step)
-                        self.logger.accumulate(metrics)
+                        self._update(batch, step)
+                    while step >= cfg.total_steps and (rest := self.collector.partial_batch()) is not None:
+                        self._update(rest, step)  # the budget is spent: the last update learns from what was collected
                 # log
                 self._log_progress(step)
                 # evaluate, checkpoint
@@ -185,12 +186,26 @@ class Workspace:
                 signal.signal(s, old)
         summary = self._finish()
         if self.algo.updates == 0 and self.collector.env_steps >= cfg.total_steps > 0:
+            why = NOTHING_TO_LEARN.get(self.algo.collector, "no step could be learnt from")
             print(
-                f"pgtrain: warning: no update was made: the budget of total_steps={cfg.total_steps:,} env steps ran out "
-                f"before the first batch was complete; raise total_steps or collect smaller batches",
-                file=sys.stderr,
+                f"pgtrain: warning: no update was made: {why} within total_steps={cfg.total_steps:,} env steps; raise it", file=sys.stderr
             )
         return summary
+
+    def _update(self, batch: Any, step: int) -> None:
+        """One update of the algorithm on ``batch`` at env step ``step``, its schedules set first, its metrics checked
+        and accumulated for the next flush."""
+        cfg = self.cfg
+        self.algo.progress = min(step / cfg.total_steps, 1.0) if cfg.total_steps else 1.0
+        scale = linear_lr_scale(step, cfg.algo.lr_decay_steps, cfg.algo.lr_final_fraction)
+        if cfg.algo.lr_decay_steps:
+            self.algo.set_lr_scale(scale)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # _check_finite says it once
+            metrics = self.algo.update(batch)
+        if cfg.algo.lr_decay_steps:
+            metrics["optim/lr_scale"] = scale
+        self._check_finite(metrics, step)
+        self.logger.accumulate(metrics)
 
     def _finish(self) -> dict[str, Any]:
         self.logger.flush_metrics(self.collector.env_steps)

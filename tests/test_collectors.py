@@ -106,3 +106,61 @@ def test_uneven_groups_train_end_to_end(cli, tmp_path, algo):
         res = cli(f"algo={algo}", f"algo.num_envs={n}", f"env.pipeline_groups={groups}", "total_steps=600", f"hydra.run.dir={run}")
         assert res.returncode == 0, res.stderr
         assert read_summary(run)["env_steps"] >= 600
+
+
+def test_a_rollout_cut_by_the_budget_is_handed_over_by_partial_batch():
+    collector = RolloutCollector(make_vec_env(CARTPOLE, PER_GROUP), 7, 5)
+    collector.limit = 2 * PER_GROUP  # two vector steps into the first rollout
+    actor = PushTowardsCentre()
+    assert collector.partial_batch() is None  # nothing collected yet
+    assert collector.collect(actor) is None
+    batch = collector.partial_batch()
+    assert batch.obs.shape == (2, PER_GROUP, 4) and batch.valid.all()
+    assert collector.partial_batch() is None and collector.steps == []  # handed over once
+    collector.close()
+
+
+def test_finished_episodes_short_of_a_batch_are_handed_over_by_partial_batch():
+    collector = EpisodeCollector(make_vec_env(CARTPOLE, PER_GROUP), 7, 100)
+    collector.limit = 200  # a few episodes finish, far from 100
+    actor = PushTowardsCentre()
+    assert collector.collect(actor) is None
+    finished = len(collector.ready)
+    assert finished > 0
+    batch = collector.partial_batch()
+    assert len(batch.lengths) == finished and batch.lengths.sum() == len(batch.rewards)
+    assert collector.partial_batch() is None
+    collector.close()
+
+
+def test_pipelined_partial_rollouts_keep_every_column_the_same_length():
+    """However the budget falls in a round, the groups stop within one step of each other: the partial batch is each
+    group's first T' steps, T' the shortest's, the same steps as the groups stepped alone give."""
+    actor = PushTowardsCentre()
+    lengths = []
+    for limit in range(1, 2 * PER_GROUP + 1):
+        pipe = _pipeline("rollout", arg=10)
+        pipe.limit = 4 * 2 * PER_GROUP + limit  # four rounds, then part of the next: the rollout of 10 steps is cut
+        assert pipe.collect(actor) is None
+        lengths.append([len(g.steps) for g in pipe.groups])
+        got = pipe.partial_batch()
+        assert pipe.partial_batch() is None and all(g.steps == [] for g in pipe.groups)
+        pipe.close()
+        alone = _groups("rollout", arg=min(lengths[-1]))
+        want = [c.collect(actor) for c in alone]
+        assert got.obs.shape == (min(lengths[-1]), 2 * PER_GROUP, 4)
+        np.testing.assert_array_equal(got.obs, np.concatenate([w.obs for w in want], axis=1))
+        for c in alone:
+            c.close()
+    assert all(max(n) - min(n) <= 1 for n in lengths) and any(max(n) > min(n) for n in lengths), lengths
+
+
+def test_pipelined_partial_episodes_are_every_groups_finished_ones():
+    pipe = _pipeline("episodes", arg=100)
+    pipe.limit = 300
+    assert pipe.collect(PushTowardsCentre()) is None
+    ready = [len(g.ready) for g in pipe.groups]
+    assert all(ready)
+    assert len(pipe.partial_batch().lengths) == sum(ready)
+    assert pipe.partial_batch() is None
+    pipe.close()

@@ -8,7 +8,9 @@ with small runs.
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -184,28 +186,114 @@ def test_a_run_ends_within_one_vector_step_of_its_budget(cli, tmp_path, args):
     num_envs = _compose(*args).algo.num_envs
     summary = read_summary(run)
     assert 1000 <= summary["env_steps"] < 1000 + num_envs, summary
-    if args[-1] == "algo.episodes_per_update=100":
-        assert summary["updates"] == 0 and "no update was made" in res.stderr
+    if args[-1] == "algo.episodes_per_update=100":  # the ~40 episodes that finished make the one update
+        assert summary["updates"] == 1 and "no update was made" not in res.stderr
 
 
-def test_a_partial_batch_waits_for_the_resume(cli, tmp_path):
-    """The budget stops REINFORCE in the middle of a 40-episode batch; resumed to 2N, the run is the one that ran 2N in
-    one go: the finished episodes and the running ones were kept in the checkpoint, and learned from after the resume."""
+def _holds_partial_batch(state: dict) -> bool:
+    """Whether a checkpoint's collector holds an unfinished batch: finished episodes (REINFORCE) or a partial rollout."""
+    collector = state["collector_state"]
+    return bool(collector.get("rollout") or collector.get("episodes", {}).get("ready"))
+
+
+# Pendulum's episodes all last 200 steps, so batch boundaries are known: 2 envs x 16 steps = 32 env steps a rollout until
+# step 200; REINFORCE's 2 envs finish 2 episodes every 400 env steps. Each pair: a budget of whole batches, one that
+# ends mid-batch, and the updates each makes (PPO counts gradient steps: n_epochs x one minibatch of <= 32 steps).
+MID_BATCH = {
+    # 1,200 steps: one batch of 4 episodes at 800, then 2 finished episodes, learnt from in a last update
+    "reinforce": (["algo=reinforce", "algo.num_envs=2", "algo.episodes_per_update=4"], 800, 1200, (1, 2)),
+    # 76 steps: two rollouts, then 6 of 16 steps (12 env steps) bootstrapped from V at the last observation
+    "a2c": (["algo=a2c", "algo.num_envs=2", "algo.n_steps=16"], 64, 76, (2, 3)),
+    "ppo": (
+        ["algo=ppo", "algo.num_envs=2", "algo.n_steps=16", "algo.batch_size=32", "algo.n_epochs=2", "algo.anneal_lr=false"],
+        64, 76, (4, 6),  # the partial rollout's 12 steps are one minibatch, smaller than batch_size
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("algo", MID_BATCH)
+def test_a_budget_that_ends_mid_batch_makes_one_last_update_on_what_was_collected(cli, tmp_path, algo):
+    from pgtrain import checkpoint
+    from pgtrain.curves import load_curve
+
+    args, whole, mid, updates = MID_BATCH[algo]
+    states, summaries = [], []
+    for steps in (whole, mid):
+        run = tmp_path / str(steps)
+        res = cli(*args, "env=pendulum", f"total_steps={steps}", "eval_interval=0", f"hydra.run.dir={run}")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert "no update was made" not in res.stderr
+        summaries.append(read_summary(run))
+        states.append(checkpoint.load(run / "checkpoints" / "last.pt"))
+        assert not _holds_partial_batch(states[-1])  # the last update took it all
+        assert load_curve(run, "loss/policy").steps[-1] == summaries[-1]["env_steps"]  # its metrics are logged
+    assert [s["env_steps"] for s in summaries] == [whole, mid]
+    assert tuple(s["updates"] for s in summaries) == updates
+    assert tuple(s["algo_state"]["updates"] for s in states) == updates
+    # without the last update the longer run would end with the weights of the shorter one: it collected, nothing more
+    policies = [s["algo_state"]["policy"] for s in states]
+    assert any(not (policies[0][name] == policies[1][name]).all() for name in policies[0])
+
+
+def test_no_update_is_warned_of_only_when_nothing_could_be_learnt(cli, tmp_path):
+    """300 Pendulum steps on 2 envs finish no episode: REINFORCE has nothing to learn from, the run says so."""
+    run = tmp_path / "run"
+    res = cli("env=pendulum", "algo.num_envs=2", "total_steps=300", "eval_interval=0", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert read_summary(run)["updates"] == 0
+    warnings = [line for line in res.stderr.splitlines() if "no update was made" in line]
+    assert warnings == ["pgtrain: warning: no update was made: no episode finished within total_steps=300 env steps; raise it"]
+
+
+def _workspace(run: Path, *overrides: str, resume: bool = False):
+    from pgtrain.workspace import Workspace
+
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, "progress=false", "eval_interval=0"])
+    return Workspace(cfg, run, resume=resume)
+
+
+def _interrupt_at(ws, step: int) -> None:
+    """SIGINT from inside the collector's recording of the vector step that reaches env step ``step`` (held until the
+    step is recorded, as any signal that lands there), so the run stops at a known moment."""
+    keep = ws.collector._keep
+
+    def keep_then_interrupt(tr):
+        out = keep(tr)
+        if ws.collector.env_steps >= step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    ws.collector._keep = keep_then_interrupt
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["algo=reinforce", "algo.episodes_per_update=40"], ["algo=a2c", "algo.num_envs=4", "algo.n_steps=64"]],
+    ids=["reinforce", "a2c"],
+)
+def test_an_interrupted_run_keeps_its_partial_batch_and_resumes_exactly(tmp_path, args):
+    """Ctrl-C in the middle of a batch: no last update, the batch waits in the checkpoint; the resumed run ends with the
+    weights of a run that never stopped."""
     from pgtrain import checkpoint
 
-    args = ("algo.episodes_per_update=40", "eval_interval=0")
-    res = cli(*args, "total_steps=1200", f"hydra.run.dir={tmp_path / 'a'}")
-    assert res.returncode == 0, res.stderr[-3000:]
-    res = cli(*args, "total_steps=600", f"hydra.run.dir={tmp_path / 'b'}")
-    assert res.returncode == 0, res.stderr[-3000:]
-    half = checkpoint.load(tmp_path / "b" / "checkpoints" / "last.pt")
-    assert half["collector_state"]["episodes"]["ready"], "the budget should stop in the middle of a batch"
-    res = cli(f"resume={tmp_path / 'b'}", "total_steps=1200")
-    assert res.returncode == 0, res.stderr[-3000:]
-    a, b = (checkpoint.load(tmp_path / r / "checkpoints" / "last.pt") for r in ("a", "b"))
-    assert a["counters"]["env_steps"] == b["counters"]["env_steps"] and a["algo_state"]["updates"] > 0
-    for name, tensor in a["algo_state"]["policy"].items():
-        assert (tensor == b["algo_state"]["policy"][name]).all(), name
+    total, stop = 1500, 700
+    a, b = tmp_path / "a", tmp_path / "b"
+    ws = _workspace(b, *args, f"total_steps={total}")
+    _interrupt_at(ws, stop)
+    with pytest.raises(SystemExit) as ex:
+        ws.train()
+    assert ex.value.code == 130
+    stopped = checkpoint.load(b / "checkpoints" / "last.pt")
+    assert stop <= stopped["counters"]["env_steps"] < total
+    assert _holds_partial_batch(stopped), "the signal should land in the middle of a batch"
+    _workspace(b, *args, f"total_steps={total}", resume=True).train()
+    _workspace(a, *args, f"total_steps={total}").train()
+    sa, sb = (checkpoint.load(r / "checkpoints" / "last.pt") for r in (a, b))
+    assert sa["counters"]["env_steps"] == sb["counters"]["env_steps"] >= total
+    assert sa["algo_state"]["updates"] == sb["algo_state"]["updates"] > stopped["algo_state"]["updates"]
+    for name, tensor in sa["algo_state"]["policy"].items():
+        assert (tensor == sb["algo_state"]["policy"][name]).all(), name
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@
 - :class:`PipelinedCollector` steps several groups of envs in turn, each an episode or rollout collector.
 
 Every collector stops at its budget, ``limit`` env steps (the workspace sets it to ``total_steps``): ``collect`` then
-returns None with the batch unfinished, and what it holds of it (finished episodes, a partial rollout) stays for the
-next ``collect`` and in checkpoints, so a resumed run with a larger budget completes that batch exactly as an
-uninterrupted run would have.
+returns None with the batch unfinished. The workspace then takes what it holds of it (finished episodes, a partial
+rollout) with ``partial_batch`` for a last update; a run interrupted before its budget leaves it there, for the next
+``collect`` and in checkpoints, so the resumed run completes that batch exactly as an uninterrupted run would have.
 
 All envs use NEXT_STEP autoreset (see :mod:`pgtrain.envs`): the step after an episode ends only resets that env, so
 its transition is not real; collectors mark it invalid and do not count it as an env step. The batch types live in

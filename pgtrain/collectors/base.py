@@ -104,6 +104,12 @@ class Collector:
     def collect(self, algo: Any) -> Any:
         raise NotImplementedError
 
+    def partial_batch(self) -> Any:
+        """What this collector holds of a batch the budget cut short, as :meth:`collect` would hand it over, and
+        forgets it; None when it holds nothing to learn from. The workspace calls it once, when the budget is spent.
+        Here: None (a collector whose every vector step is a batch, DDPG's, never holds a partial one)."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """The envs' state (see :mod:`pgtrain.envs.state`), the current observations and autoreset flags, so a resumed
         run continues the running episodes exactly; subclasses add what they hold (partial episodes, a replay buffer)."""

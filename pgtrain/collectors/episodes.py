@@ -136,6 +136,12 @@ class EpisodeCollector(Collector):
             self.receive()
         return episode_batch(self.take(self.episodes))
 
+    def partial_batch(self) -> EpisodeBatch | None:
+        """The oldest finished episodes, at most ``episodes`` of them: a whole batch while enough wait (the last step can
+        finish more than one batch needs), then the ones short of a batch; None when none waits. Episodes still
+        running are not part of it (REINFORCE needs whole returns): they keep running, in checkpoints too."""
+        return episode_batch(self.take(self.episodes)) if self.ready else None
+
 
 class AsyncEpisodeCollector(EpisodeCollector):
     """Whole episodes from ale-py's async mode (``env.async_batch``, envpool's scheme).

@@ -68,16 +68,22 @@ class PipelinedCollector:
                     self._receive(g)
                 if self.env_steps < self.limit:
                     g.send(algo.act(g.obs, explore=True))
+        return episode_batch(self._take_episodes())
+
+    def _take_episodes(self) -> list[Trajectory]:
+        """Up to a batch of finished episodes, the first in group order; the rest wait in their group for the next."""
+        groups: list[EpisodeCollector] = self.groups  # type: ignore[assignment]
         episodes: list[Trajectory] = []
-        for g in groups:  # the first ``wanted`` in group order; the rest wait in their group for the next batch
-            episodes += g.take(wanted - len(episodes))
-        return episode_batch(episodes)
+        for g in groups:
+            episodes += g.take(groups[0].episodes - len(episodes))
+        return episodes
 
     def _rollout(self, algo: Actor) -> Rollout | None:
         groups: list[RolloutCollector] = self.groups  # type: ignore[assignment]
         n_steps = groups[0].n_steps
-        # each group keeps its own steps (RolloutCollector._keep); they stay aligned: every round finishes one step of
-        # each group, and a budget stop lets the steps in flight finish and starts no others
+        # each group keeps its own steps (RolloutCollector._keep); every round finishes one step of each group. A budget
+        # stop lets the steps in flight finish and starts no others, so a group sent its step before the budget was
+        # spent may hold one step more than those after it (see partial_batch); a resume fills each to n_steps
         while any(len(g.steps) < n_steps for g in groups):
             if self.env_steps >= self.limit and all(g.pending is None for g in groups):
                 return None
@@ -86,20 +92,40 @@ class PipelinedCollector:
                     self._receive(g)
                 if len(g.steps) < n_steps and self.env_steps < self.limit and g.pending is None:
                     g.send(algo.act(g.obs, explore=True))
-        steps = [g.steps for g in groups]
-        for g in groups:
-            g.steps = []
+        return self._take_rollout(n_steps)
+
+    def _take_rollout(self, length: int) -> Rollout:
+        """The first ``length`` steps of every group as one ``(length, N)`` rollout; the groups then hold none."""
+        steps = [g.steps[:length] for g in self.groups]  # type: ignore[union-attr]
+        for g in self.groups:
+            g.steps = []  # type: ignore[union-attr]
         # step t of every group side by side: the (N, ...) transition of all envs, then (T, N) as one collector gives
         return rollout([side_by_side(at_t) for at_t in zip(*steps, strict=True)])
+
+    def partial_batch(self) -> EpisodeBatch | Rollout | None:
+        """The batch the budget cut short, as each group's :meth:`~Collector.partial_batch`: up to a batch of the
+        groups' finished episodes, or their rollouts side by side. The budget can stop a group one step after the
+        others (the steps in flight finish); that step, the one the others lack, is dropped, so every column has the
+        same ``T'`` steps."""
+        self._drain()  # REINFORCE's steps stay in flight across updates: they are part of what was collected
+        if isinstance(self.groups[0], EpisodeCollector):
+            episodes = self._take_episodes()
+            return episode_batch(episodes) if episodes else None
+        length = min(len(g.steps) for g in self.groups)  # type: ignore[union-attr]
+        return self._take_rollout(length) if length else None
 
     def pop_finished(self) -> list[Episode]:
         out, self.finished = self.finished, []
         return out
 
-    def state_dict(self) -> dict[str, Any]:
-        for g in self.groups:  # a step in flight is finished first, so the saved state is one consistent moment
+    def _drain(self) -> None:
+        """Finish the steps in flight."""
+        for g in self.groups:
             if g.pending is not None:
                 self._receive(g)
+
+    def state_dict(self) -> dict[str, Any]:
+        self._drain()  # a step in flight is finished first, so the saved state is one consistent moment
         return {"groups": [g.state_dict() for g in self.groups], "group_steps": [g.env_steps for g in self.groups]}
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from pgtrain.envs.state import from_saved, to_saved
 
 class RolloutCollector(Collector):
     """Steps every env ``n_steps`` times and returns the ``(T, N)`` rollout; a rollout cut by the budget is kept (and
-    saved in checkpoints), so a resume with a larger budget completes it as an uninterrupted run would have."""
+    saved in checkpoints) until :meth:`partial_batch` hands it over or a resumed run completes it."""
 
     def __init__(self, envs: VectorEnv, seed: int, n_steps: int, executor: Executor | None = None) -> None:
         super().__init__(envs, seed, executor)
@@ -31,6 +31,14 @@ class RolloutCollector(Collector):
                 return None
             self.send(algo.act(self.obs, explore=True))
             self.receive()
+        return self._take()
+
+    def partial_batch(self) -> Rollout | None:
+        """The rollout the budget cut short, ``(T', N)`` with ``T' < n_steps``: A2C and PPO learn from it as from a
+        whole one (GAE over ``T'`` steps, bootstrapped from V of its last observations)."""
+        return self._take() if self.steps else None
+
+    def _take(self) -> Rollout:
         steps, self.steps = self.steps, []
         return rollout(steps)
 
