@@ -21,8 +21,9 @@ from pgtrain.config import AtariConfig, EnvConfig, to_object
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.normalize import NormalizeObservation, NormalizeReward, normalization_state
 from pgtrain.envs.specs import action_type_of, check_env
+from pgtrain.envs.state import env_state, load_env_state
 from pgtrain.errors import PgtrainError
-from tests.conftest import read_summary
+from tests.conftest import read_summary, tensors_equal
 
 
 def _config(*overrides: str):
@@ -186,6 +187,59 @@ def test_resume_restores_the_statistics_exactly(cli, tmp_path):
             assert np.array_equal(a["normalization"][part][key]["ndarray"].numpy(), b["normalization"][part][key]["ndarray"].numpy())
     for name, tensor in a["algo_state"]["policy"].items():
         assert np.array_equal(tensor.numpy(), b["algo_state"]["policy"][name].numpy()), name
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The envs' state across a resume
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        ["env=halfcheetah"],
+        ["env=hopper"],
+        ["env=gym", "env.id=Ant-v5"],  # reads its torso's position (xpos) before stepping
+        ["env=gym", "env.id=Humanoid-v5"],  # reads its centre of mass (xipos) before stepping
+    ],
+    ids=["halfcheetah", "hopper", "ant", "humanoid"],
+)
+def test_mujoco_env_state_round_trips_mid_episode(tmp_path, env):
+    """MuJoCo envs saved mid-episode through a weights-only checkpoint and loaded into envs that ran other episodes step
+    on as the originals do: same observations, rewards, ends, resets, episode statistics and action samples."""
+    cfg = _config(*env, "env.max_episode_steps=40").env  # short episodes: time limits and resets come soon
+    envs, other = make_vec_env(cfg, 3), make_vec_env(cfg, 3)
+    try:
+        assert isinstance(envs.env, SyncVectorEnv)  # vectorization=auto
+        _random_steps(envs, 57)  # every env mid-episode, some past an end (Hopper falls)
+        _random_steps(other, 23, seed=1)
+        checkpoint.save(tmp_path / "env.pt", {"env": env_state(envs)})
+        load_env_state(other, checkpoint.load(tmp_path / "env.pt")["env"])
+        assert tensors_equal(env_state(other), env_state(envs))
+        ends = 0
+        for _ in range(100):
+            actions = envs.action_space.sample()
+            np.testing.assert_array_equal(other.action_space.sample(), actions)
+            step, again = envs.step(actions), other.step(actions)
+            for x, y in zip(step[:4], again[:4], strict=True):
+                np.testing.assert_array_equal(x, y)
+            if "episode" in step[4]:
+                np.testing.assert_array_equal(step[4]["episode"]["r"], again[4]["episode"]["r"])
+            ends += int(np.sum(step[2] | step[3]))
+        assert ends >= 3  # the restored envs reset as the originals did
+    finally:
+        envs.close()
+        other.close()
+
+
+@pytest.mark.parametrize("env_id", ["LunarLander-v3", "CarRacing-v3"])
+def test_box2d_env_state_is_not_saved(env_id):
+    """Box2D's world cannot be saved (CarRacing's ``state`` is only a picture of it): a resume starts fresh episodes."""
+    envs = make_vec_env(_config("env=gym", f"env.id={env_id}").env, 1)
+    try:
+        _random_steps(envs, 3)
+        assert env_state(envs) is None
+    finally:
+        envs.close()
 
 
 # ----------------------------------------------------------------------------------------------------------------------

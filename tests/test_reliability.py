@@ -18,7 +18,7 @@ import torch
 
 from pgtrain import checkpoint, files, spawn
 from pgtrain.curves import load_curve
-from tests.conftest import read_summary, run_cli
+from tests.conftest import read_summary, run_cli, tensors_equal
 
 PAYLOAD_MARKER = "pgtrain_pickle_payload_ran"
 
@@ -203,14 +203,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_checkpoint(tmp_path):
     assert np.all(np.diff(curve.steps) >= 0)  # the resumed curve has no step going back
 
 
-def _tensors_equal(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return torch.equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_tensors_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_tensors_equal(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
+_TINY_OFF_POLICY = ["algo.save_buffer=true", "algo.learning_starts=200", "algo.batch_size=32", "algo.hidden_sizes=[32,32]"]
 
 
 @pytest.mark.parametrize(
@@ -226,10 +219,31 @@ def _tensors_equal(a, b) -> bool:
         (["algo=ppo", "env=pendulum", "algo.anneal_lr=false"], 4096),  # one rollout of 4 x 1024 fits the first half
         (["algo=td3", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
         (["algo=sac", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
+        # MuJoCo (SyncVectorEnv): off-policy and on-policy, resumed mid-episode, tiny networks
+        (["algo=td3", "env=halfcheetah", "env.max_episode_steps=150", *_TINY_OFF_POLICY], 500),
+        (["algo=sac", "env=hopper", *_TINY_OFF_POLICY], 500),
+        (["algo=a2c", "env=hopper", "algo.hidden_sizes=[32,32]"], 1000),  # a2c_hopper: 1 env x 5 steps, normalised
+        # 2 envs x 64 steps: N is 8 whole rollouts; observations and rewards normalised
+        (
+            [
+                "algo=ppo",
+                "env=halfcheetah",
+                "env.max_episode_steps=100",
+                "env.normalize_obs=true",
+                "env.normalize_reward=true",
+                "algo.anneal_lr=false",
+                "algo.num_envs=2",
+                "algo.n_steps=64",
+                "algo.batch_size=64",
+                "algo.hidden_sizes=[32,32]",
+            ],
+            1024,
+        ),
     ],
 )
 def test_resume_is_exact(tmp_path, args, n):
-    """2N steps in one go == N' steps, then resumed to 2N: identical weights, optimiser states and logged returns.
+    """2N steps in one go == N' steps, then resumed to 2N: identical weights, optimiser states, logged
+    returns, summary and collector state (the envs' included).
 
     N' is the end of the first batch at or past N (where run a's periodic checkpoint fell): a run that finishes its
     budget in the middle of a batch learns from that partial batch, which a run given more steps would not have done.
@@ -249,7 +263,11 @@ def test_resume_is_exact(tmp_path, args, n):
     assert res.returncode == 0, res.stderr
     sa, sb = (checkpoint.load(r / "checkpoints" / "last.pt") for r in (a, b))
     assert sa["counters"]["env_steps"] == sb["counters"]["env_steps"]
-    assert _tensors_equal(sa["algo_state"], sb["algo_state"])
+    assert tensors_equal(sa["algo_state"], sb["algo_state"])
+    assert "env" in sa["collector_state"]  # the running episodes were saved, not restarted on resume
+    assert tensors_equal(sa["collector_state"], sb["collector_state"])
+    summaries = [{k: read_summary(r)[k] for k in ("env_steps", "episodes", "updates", "final_return")} for r in (a, b)]
+    assert summaries[0] == summaries[1]
     ca, cb = load_curve(a), load_curve(b)
     assert len(ca.values) > 2
     np.testing.assert_array_equal(ca.steps, cb.steps)
