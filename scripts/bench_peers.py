@@ -1,9 +1,13 @@
-"""pgtrain beside Stable-Baselines3 and Tianshou, in one run: time and env steps to a threshold, and Pong throughput.
+"""pgtrain beside Stable-Baselines3 and Tianshou, in one run: time and env steps to a threshold, or time and return
+at a fixed budget of env steps.
 
 For each task and seed, pgtrain and the peer library run one after the other (the order alternates from seed to seed),
 each in its own process, with the same seed, the same budget caps, one torch thread each (two for Pong, on both sides),
 on the CPU, and the same threshold definition: the mean return of the last ``window`` finished *training* episodes
-reaching ``threshold`` (CartPole-v1: last 100 >= 475; Pendulum-v1: last 10 >= -200). Wall seconds run from the start
+reaching ``threshold`` (CartPole-v1: last 100 >= 475; Pendulum-v1: last 10 >= -200; LunarLander-v3: last 100 >= 200).
+Fixed-budget tasks (Pong, HalfCheetah) have no threshold: both sides run exactly the budget of env steps, and the report
+gives wall seconds, env steps/s and the return at the end: the mean return of the last ``window`` finished training
+episodes (HalfCheetah-v5: the last 10), with the ratio pgtrain/peer of that return. Wall seconds run from the start
 of the training loop (pgtrain: its workspace loop; Stable-Baselines3: the call of ``learn()``; Tianshou: the first
 collect), so imports and process start-up are excluded on both sides (the per-seed table lists whole process times).
 
@@ -16,19 +20,29 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 | cartpole-ppo | ``pgtrain algo=ppo env=cartpole`` | Stable-Baselines3 PPO, RL Zoo's CartPole-v1 settings |
 | pendulum-sac | ``pgtrain algo=sac env=pendulum`` | Stable-Baselines3 SAC, RL Zoo's Pendulum-v1 settings |
 | pendulum-td3 | ``pgtrain algo=td3 env=pendulum`` | Stable-Baselines3 TD3, RL Zoo's Pendulum-v1 settings |
+| lunarlander-ppo (long) | ``pgtrain algo=ppo env=lunarlander`` | Stable-Baselines3 PPO, RL Zoo's LunarLander-v2 settings, on v3 |
+| halfcheetah-td3 (long) | ``pgtrain algo=td3 env=halfcheetah`` | Stable-Baselines3 TD3, RL Zoo's HalfCheetah-v3 settings, on v5 |
 
-pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true``, the step cap as
-``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. Pong is a fixed
-budget of env steps on each side (20,000; no threshold): training env steps per second.
+pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true`` (threshold tasks), the
+step cap as ``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. The step
+caps: RL Zoo's ``n_timesteps`` (LunarLander: 1M env steps, wall cap 1,800 s); SB3's on-policy ``learn()`` finishes the
+rollout it is in, up to ``n_envs * n_steps - 1`` env steps past the cap. Fixed budgets: Pong 20,000 env steps (training
+env steps per second); HalfCheetah 50,000 (``--steps`` changes it; RL Zoo trains 1M, which SB3's TD3 would take about
+four hours to run here), wall cap 3,600 s (``--max-wall-s``).
 
-    python scripts/bench_peers.py                                   # all tasks, seeds 0-4: about 20-27 minutes on 2 quiet cores
+    python scripts/bench_peers.py                                   # the default set, seeds 0-4: about 20-27 minutes on 2 quiet cores
     python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
-    python scripts/bench_peers.py --quick                           # tiny budgets, seed 0, both sides (CI), about 2 minutes
+    python scripts/bench_peers.py --tasks lunarlander-ppo --seeds 0 1 2 3 4 --out docs/bench_peers_lunarlander
+    python scripts/bench_peers.py --tasks halfcheetah-td3 --seeds 0 1 2 3 4 --out docs/bench_peers_halfcheetah
+    python scripts/bench_peers.py --quick                           # every task, tiny budgets, seed 0, both sides (CI)
 
-Output: ``<out>.md`` (the command, the machine, a table of medians with min-max over seeds and the ratio peer/pgtrain,
-a per-seed table), ``<out>.png`` (running mean of training returns against wall-clock seconds, per task, both sides;
-Pong: env steps/s) and ``<out>.json`` (every per-seed figure). ``--out`` defaults to docs/bench_peers (full runs) and
-runs/bench_peers_quick (``--quick``, so CI never overwrites the committed figures).
+The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3: hours each with 5 seeds); name them.
+
+Output: ``<out>.md`` (the command, the machine, tables of medians with min-max over seeds: threshold tasks with the
+ratios peer/pgtrain; fixed-budget tasks with the ratios peer/pgtrain of wall s and env steps/s and pgtrain/peer of the
+return at the end; a per-seed table), ``<out>.png`` (running mean of training returns against wall-clock seconds, per
+task, both sides; Pong: env steps/s) and ``<out>.json`` (every per-seed figure, each task's caps). ``--out`` defaults
+to docs/bench_peers (full runs) and runs/bench_peers_quick (``--quick``, so CI never overwrites the committed figures).
 
 Needs the optional group ``bench``: ``pip install -e '.[bench]'`` (stable-baselines3, tianshou).
 
@@ -48,7 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -97,6 +111,21 @@ ZOO_PPO_CARTPOLE = {
 ZOO_SAC_PENDULUM = {"n_timesteps": 20_000, "learning_rate": 1e-3}
 # RL Zoo 2.9.2, hyperparams/td3.yml, Pendulum-v1: DDPG's entry, on SB3's TD3.
 ZOO_TD3_PENDULUM = dict(ZOO_DDPG_PENDULUM)
+# RL Zoo 2.9.2, hyperparams/ppo.yml, LunarLander-v2 (run here on LunarLander-v3; the rest: SB3's PPO defaults: lr 3e-4
+# constant, clip_range 0.2, 64-64 tanh nets).
+ZOO_PPO_LUNARLANDER = {
+    "n_envs": 16,
+    "n_timesteps": 1_000_000,
+    "n_steps": 1024,
+    "batch_size": 64,
+    "gae_lambda": 0.98,
+    "gamma": 0.999,
+    "n_epochs": 4,
+    "ent_coef": 0.01,
+}
+# RL Zoo 2.9.2, hyperparams/td3.yml, HalfCheetah-v3 (run here on HalfCheetah-v5; noise_type: normal; the rest: SB3's TD3
+# defaults: lr 1e-3, buffer 1M, batch 256, gamma 0.99, tau 0.005, train_freq 1, 400x300 nets).
+ZOO_TD3_HALFCHEETAH = {"n_timesteps": 1_000_000, "learning_starts": 10_000, "noise_std": 0.1}
 # Tianshou 2.0 test/discrete/test_pg.py: 8 training envs, 8 episodes per collect, 2 passes in batches of 64, Adam 1e-3,
 # gamma 0.95, returns standardised, a 64-64 ReLU net with a softmax output, orthogonal init; 10 epochs x 40,000 steps.
 TIANSHOU_PG_CARTPOLE = {
@@ -121,13 +150,18 @@ class Task:
     env: str  # pgtrain env=
     peer: str  # peer label in the tables
     peer_settings: str
-    window: int | None  # solve window (None: throughput task)
-    threshold: float | None
-    max_steps: int  # step cap, the same for both sides
-    max_wall_s: float  # safety cap on each side's training loop, the same for both sides
+    window: int | None  # episodes of the running mean: the threshold's and the final return's (None: the last 100)
+    threshold: float | None  # None: a fixed budget, both sides run exactly max_steps env steps
+    max_steps: int  # step cap (the budget of a fixed-budget task), the same for both sides; --steps replaces it
+    max_wall_s: float  # safety cap on each side's training loop, the same for both sides; --max-wall-s replaces it
     quick_steps: int
     torch_threads: int = 1
     overrides: tuple[str, ...] = field(default=())  # extra pgtrain overrides (besides the caps)
+    default: bool = True  # in the set run when --tasks is not given (long tasks run only when named)
+
+    @property
+    def fixed_budget(self) -> bool:
+        return self.threshold is None
 
 
 TASKS: dict[str, Task] = {
@@ -148,6 +182,13 @@ TASKS: dict[str, Task] = {
              ZOO_SAC_PENDULUM["n_timesteps"], 300.0, 600),
         Task("pendulum-td3", "Pendulum-v1, TD3", "td3", "pendulum", "SB3 TD3", "RL Zoo (Pendulum-v1)", 10, -200.0,
              ZOO_TD3_PENDULUM["n_timesteps"], 300.0, 600),
+        # quick: one rollout of 16 x 1,024 env steps and its update on each side (pgtrain refuses a budget below one)
+        Task("lunarlander-ppo", "LunarLander-v3, PPO", "ppo", "lunarlander", "SB3 PPO", "RL Zoo (LunarLander-v2)", 100, 200.0,
+             ZOO_PPO_LUNARLANDER["n_timesteps"], 1800.0, 16_384, default=False),
+        # a fixed budget, not RL Zoo's 1M steps (SB3's TD3 runs about 70 env steps/s here: 1M would take four hours);
+        # 1,000 quick steps: one whole episode, no update (learning starts at 10k)
+        Task("halfcheetah-td3", "HalfCheetah-v5, TD3", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10, None,
+             50_000, 3600.0, 1_000, default=False),
     )
 }  # fmt: skip
 
@@ -176,7 +217,7 @@ class Tracker:
         wall = self.wall()
         self.returns.append(float(ret))
         self.curve.append((wall, int(env_step), float(ret)))
-        if self.solved is None and self.window and len(self.returns) >= self.window:
+        if self.solved is None and self.threshold is not None and self.window and len(self.returns) >= self.window:
             if sum(self.returns[-self.window :]) / self.window >= self.threshold:
                 self.solved = {"env_steps": int(env_step), "episodes": len(self.returns), "wall_time_s": wall}
 
@@ -232,34 +273,43 @@ def peer_sb3_a2c_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, An
 def peer_sb3_ddpg_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
     from stable_baselines3 import DDPG
 
-    return _sb3_noisy_pendulum(DDPG, ZOO_DDPG_PENDULUM, task, seed, max_steps)
+    return _sb3_noisy(DDPG, "Pendulum-v1", ZOO_DDPG_PENDULUM, task, seed, max_steps)
 
 
 def peer_sb3_td3_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
     from stable_baselines3 import TD3
 
-    return _sb3_noisy_pendulum(TD3, ZOO_TD3_PENDULUM, task, seed, max_steps)
+    return _sb3_noisy(TD3, "Pendulum-v1", ZOO_TD3_PENDULUM, task, seed, max_steps)
 
 
-def _sb3_noisy_pendulum(cls: Any, z: dict[str, Any], task: Task, seed: int, max_steps: int) -> dict[str, Any]:
-    """SB3's DDPG or TD3 on Pendulum-v1 with RL Zoo's settings (the two share them)."""
+def peer_sb3_td3_halfcheetah(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    from stable_baselines3 import TD3
+
+    from pgtrain.envs import quiet_mujoco
+
+    quiet_mujoco()  # MuJoCo's warnings to Python's, not to MUJOCO_LOG.TXT in the working directory (as on pgtrain's side)
+    return _sb3_noisy(TD3, "HalfCheetah-v5", ZOO_TD3_HALFCHEETAH, task, seed, max_steps)
+
+
+# RL Zoo's keys that SB3's off-policy constructors take as they are (a missing one: SB3's default)
+_SB3_OFF_POLICY_KEYS = ("learning_rate", "buffer_size", "learning_starts", "gamma", "train_freq", "gradient_steps")
+
+
+def _sb3_noisy(cls: Any, env_id: str, z: dict[str, Any], task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    """SB3's DDPG or TD3 on one env with RL Zoo's settings ``z``: Gaussian action noise of ``z["noise_std"]``, the
+    network ``z["net_arch"]`` if given, the keys of ``_SB3_OFF_POLICY_KEYS`` it holds, SB3's defaults for the rest."""
     import numpy as np
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import NormalActionNoise
 
-    envs = make_vec_env("Pendulum-v1", n_envs=1, seed=seed)
+    envs = make_vec_env(env_id, n_envs=1, seed=seed)
     n_actions = envs.action_space.shape[-1]
     model = cls(
         "MlpPolicy",
         envs,
-        learning_rate=z["learning_rate"],
-        buffer_size=z["buffer_size"],
-        learning_starts=z["learning_starts"],
-        gamma=z["gamma"],
-        train_freq=z["train_freq"],
-        gradient_steps=z["gradient_steps"],
+        **{k: z[k] for k in _SB3_OFF_POLICY_KEYS if k in z},
         action_noise=NormalActionNoise(mean=np.zeros(n_actions), sigma=z["noise_std"] * np.ones(n_actions)),
-        policy_kwargs={"net_arch": z["net_arch"]},
+        policy_kwargs={"net_arch": z["net_arch"]} if "net_arch" in z else None,
         seed=seed,
         device="cpu",
     )
@@ -267,27 +317,29 @@ def _sb3_noisy_pendulum(cls: Any, z: dict[str, Any], task: Task, seed: int, max_
 
 
 def peer_sb3_ppo_cartpole(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.utils import get_linear_fn
 
     z = ZOO_PPO_CARTPOLE
-    envs = make_vec_env("CartPole-v1", n_envs=z["n_envs"], seed=seed)
-    model = PPO(
-        "MlpPolicy",
-        envs,
-        n_steps=z["n_steps"],
-        batch_size=z["batch_size"],
-        gae_lambda=z["gae_lambda"],
-        gamma=z["gamma"],
-        n_epochs=z["n_epochs"],
-        ent_coef=z["ent_coef"],
-        learning_rate=get_linear_fn(z["learning_rate"], 0.0, 1.0),  # RL Zoo's lin_0.001
-        clip_range=get_linear_fn(z["clip_range"], 0.0, 1.0),
-        seed=seed,
-        device="cpu",
-    )
-    return _sb3_learn(model, task, max_steps)  # RL Zoo decays the rates over n_timesteps, the task's cap
+    # RL Zoo's lin_0.001 and lin_0.2: decayed over n_timesteps, the task's cap
+    schedules = {k: get_linear_fn(z[k], 0.0, 1.0) for k in ("learning_rate", "clip_range")}
+    return _sb3_ppo("CartPole-v1", z, task, seed, max_steps, **schedules)
+
+
+def peer_sb3_ppo_lunarlander(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    return _sb3_ppo("LunarLander-v3", ZOO_PPO_LUNARLANDER, task, seed, max_steps)
+
+
+def _sb3_ppo(env_id: str, z: dict[str, Any], task: Task, seed: int, max_steps: int, **extra: Any) -> dict[str, Any]:
+    """SB3's PPO (MlpPolicy) on ``z["n_envs"]`` copies of ``env_id`` with RL Zoo's settings ``z`` plus ``extra``
+    keyword arguments, SB3's defaults for the rest. Its ``learn()`` finishes the rollout it is in: up to
+    ``n_envs * n_steps - 1`` env steps past the cap."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    envs = make_vec_env(env_id, n_envs=z["n_envs"], seed=seed)
+    keys = ("n_steps", "batch_size", "gae_lambda", "gamma", "n_epochs", "ent_coef")
+    model = PPO("MlpPolicy", envs, **{k: z[k] for k in keys}, **extra, seed=seed, device="cpu")
+    return _sb3_learn(model, task, max_steps)
 
 
 def peer_sb3_sac_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
@@ -387,15 +439,16 @@ PEERS = {
     "cartpole-ppo": peer_sb3_ppo_cartpole,
     "pendulum-sac": peer_sb3_sac_pendulum,
     "pendulum-td3": peer_sb3_td3_pendulum,
+    "lunarlander-ppo": peer_sb3_ppo_lunarlander,
+    "halfcheetah-td3": peer_sb3_td3_halfcheetah,
 }
 
 
-def peer_main(task_name: str, seed: int, max_steps: int, out: Path) -> None:
+def peer_main(task: Task, seed: int, out: Path) -> None:
     import torch
 
-    task = TASKS[task_name]
     torch.set_num_threads(task.torch_threads)
-    result = PEERS[task_name](task, seed, max_steps)
+    result = PEERS[task.name](task, seed, task.max_steps)
     out.write_text(json.dumps(result) + "\n")
 
 
@@ -429,7 +482,7 @@ def run_pgtrain(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[st
     run_dir = workdir / f"pgtrain-{task.name}-{seed}"
     args = [f"algo={task.algo}", f"env={task.env}", f"seed={seed}", f"total_steps={max_steps}", f"hydra.run.dir={run_dir}",
             "progress=false", "device=cpu", f"device.torch_threads={task.torch_threads}", "eval_interval=0", *task.overrides]  # fmt: skip
-    if task.window is not None:
+    if not task.fixed_budget:
         args.append("stop_on_solve=true")
     t0 = time.perf_counter()
     log = (workdir / f"pgtrain-{task.name}-{seed}.log").open("w")
@@ -443,8 +496,9 @@ def run_pgtrain(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[st
         raise RunFailed(f"pgtrain {task.name} seed {seed} failed (exit {proc.returncode}):\n{tail}")
     s = json.loads(summary_path.read_text())
     result = {k: s.get(k) for k in ("env_steps", "wall_time_s", "steps_per_second", "solved", "final_return")}
-    if result["solved"] and result["solved"]["wall_time_s"] > task.max_wall_s:
-        result["solved"] = None  # past the wall cap, where the peer's run would have been stopped
+    if task.fixed_budget or (result["solved"] and result["solved"]["wall_time_s"] > task.max_wall_s):
+        result["solved"] = None  # no threshold here (its env's own is not the task's), or past the wall cap, where the
+        # peer's run would have been stopped
     result["process_wall_s"] = process_s
     result["curve"] = pgtrain_curve(run_dir, s, summary_path)
     recent = [ret for _, _, ret in result["curve"]][-(task.window or 100) :]
@@ -479,8 +533,8 @@ def run_peer(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[str, 
     log_path = workdir / f"peer-{task.name}-{seed}.log"
     t0 = time.perf_counter()
     with log_path.open("w") as log:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--peer", task.name, "--seeds", str(seed), "--max-steps", str(max_steps),
-               "--peer-out", str(out)]  # fmt: skip
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--peer", task.name, "--seeds", str(seed), "--steps", str(max_steps),
+               "--max-wall-s", str(task.max_wall_s), "--peer-out", str(out)]  # fmt: skip
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
         _wait(proc, task.max_wall_s + STARTUP_ALLOWANCE_S, f"{task.peer} {task.name} seed {seed}")
     if proc.returncode != 0 or not out.exists():
@@ -534,61 +588,100 @@ def _median_range(values: list[float], spec: str) -> str:
     if not values:
         return "—"
     med = format(statistics.median(values), spec)
-    return med if len(values) == 1 else f"{med} ({format(min(values), spec)}–{format(max(values), spec)})"
+    return med if min(values) == max(values) else f"{med} ({format(min(values), spec)}–{format(max(values), spec)})"
 
 
-def _ratio(peer: list[float], ours: list[float]) -> str:
-    if not peer or not ours or statistics.median(ours) == 0:
+def _ratio(num: list[float], den: list[float]) -> str:
+    """The ratio of the medians, num/den; "—" without figures or unless den's median is positive (a ratio of
+    negative returns says nothing)."""
+    if not num or not den or statistics.median(den) <= 0:
         return "—"
-    return f"{statistics.median(peer) / statistics.median(ours):.2f}×"
+    return f"{statistics.median(num) / statistics.median(den):.2f}×"
 
 
-def summary_table(results: dict[str, dict[str, list[dict]]], quick: bool) -> str:
+Results = dict[str, dict[str, list[dict]]]  # task -> side ("pgtrain", "peer") -> per-seed results
+
+
+def _figures(rows: list[dict]) -> dict[str, list[float]]:
+    """One side's per-seed figures: to the threshold (over the seeds that reached it), of the whole loop, at the end."""
+    ok = [r for r in rows if not r.get("failed")]
+    solved = [r["solved"] for r in ok if r["solved"]]
+    return {
+        "solved_wall": [s["wall_time_s"] for s in solved],
+        "solved_steps": [s["env_steps"] for s in solved],
+        "steps": [r["env_steps"] for r in ok],
+        "wall": [r["wall_time_s"] for r in ok],
+        "sps": [r["steps_per_second"] for r in ok],
+        "return": [r["final_return"] for r in ok if r["final_return"] is not None],
+    }
+
+
+def _side_label(task: Task, side: str) -> tuple[str, str, str]:
+    """(task title on the first side's row, side, settings)."""
+    if side == "pgtrain":
+        return task.title, "pgtrain", "its defaults"
+    return "", task.peer, task.peer_settings
+
+
+def threshold_table(results: Results, tasks: dict[str, Task]) -> str:
+    """Tasks with a threshold: solved seeds, wall seconds and env steps to it, env steps/s; ratios peer/pgtrain."""
     lines = [
         "| task | side | settings | solved | wall s to threshold | env steps to threshold | env steps/s |",
         "|---|---|---|:---:|---:|---:|---:|",
     ]
     for name, sides in results.items():
-        task = TASKS[name]
-        figures = {}
+        task = tasks[name]
+        if task.fixed_budget:
+            continue
+        f = {side: _figures(sides[side]) for side in ("pgtrain", "peer")}
         for side in ("pgtrain", "peer"):
-            rows = [r for r in sides[side] if not r.get("failed")]
-            solved = [r["solved"] for r in rows if r["solved"]]
-            figures[side] = {
-                "wall": [s["wall_time_s"] for s in solved],
-                "steps": [s["env_steps"] for s in solved],
-                "sps": [r["steps_per_second"] for r in rows],
-            }
-            label = "pgtrain" if side == "pgtrain" else task.peer
-            settings = "its defaults" if side == "pgtrain" else task.peer_settings
-            if task.window is None:
-                solved_col, wall_col, steps_col = "n/a", "n/a", "n/a"
-            else:
-                solved_col = f"{len(solved)}/{len(sides[side])}"  # a failed run counts as not solved
-                wall_col = _median_range(figures[side]["wall"], ".1f")
-                steps_col = _median_range(figures[side]["steps"], ",.0f")
-            sps_col = _median_range(figures[side]["sps"], ",.0f")
-            title = task.title if side == "pgtrain" else ""
-            lines.append(f"| {title} | {label} | {settings} | {solved_col} | {wall_col} | {steps_col} | {sps_col} |")
-        p, o = figures["peer"], figures["pgtrain"]
-        if task.window is None:
-            lines.append(f"| | **ratio peer/pgtrain** | | | | | {_ratio(p['sps'], o['sps'])} |")
-        else:
+            title, label, settings = _side_label(task, side)
+            solved_col = f"{len(f[side]['solved_wall'])}/{len(sides[side])}"  # a failed run counts as not solved
             lines.append(
-                f"| | **ratio peer/pgtrain** | | | {_ratio(p['wall'], o['wall'])} | {_ratio(p['steps'], o['steps'])} | "
-                f"{_ratio(p['sps'], o['sps'])} |"
+                f"| {title} | {label} | {settings} | {solved_col} | {_median_range(f[side]['solved_wall'], '.1f')} | "
+                f"{_median_range(f[side]['solved_steps'], ',.0f')} | {_median_range(f[side]['sps'], ',.0f')} |"
             )
+        p, o = f["peer"], f["pgtrain"]
+        lines.append(
+            f"| | **ratio peer/pgtrain** | | | {_ratio(p['solved_wall'], o['solved_wall'])} | "
+            f"{_ratio(p['solved_steps'], o['solved_steps'])} | {_ratio(p['sps'], o['sps'])} |"
+        )
     return "\n".join(lines)
 
 
-def per_seed_table(results: dict[str, dict[str, list[dict]]]) -> str:
+def budget_table(results: Results, tasks: dict[str, Task]) -> str:
+    """Fixed-budget tasks: env steps run, wall seconds, env steps/s, the return at the end; ratios peer/pgtrain of the
+    times and pgtrain/peer of the return."""
+    lines = [
+        "| task | side | settings | env steps | wall s | env steps/s | return at the end |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for name, sides in results.items():
+        task = tasks[name]
+        if not task.fixed_budget:
+            continue
+        f = {side: _figures(sides[side]) for side in ("pgtrain", "peer")}
+        for side in ("pgtrain", "peer"):
+            title, label, settings = _side_label(task, side)
+            lines.append(
+                f"| {title} | {label} | {settings} | {_median_range(f[side]['steps'], ',.0f')} | "
+                f"{_median_range(f[side]['wall'], '.1f')} | {_median_range(f[side]['sps'], ',.0f')} | "
+                f"{_median_range(f[side]['return'], ',.1f')} |"
+            )
+        p, o = f["peer"], f["pgtrain"]
+        lines.append(f"| | **ratio peer/pgtrain** | | | {_ratio(p['wall'], o['wall'])} | {_ratio(p['sps'], o['sps'])} | |")
+        lines.append(f"| | **ratio pgtrain/peer** | | | | | {_ratio(o['return'], p['return'])} |")
+    return "\n".join(lines)
+
+
+def per_seed_table(results: Results, tasks: dict[str, Task]) -> str:
     lines = [
         "| task | side | seed | solved at env step | solved at wall s | env steps run | loop wall s | env steps/s | process wall s "
         "| final return |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, sides in results.items():
-        task = TASKS[name]
+        task = tasks[name]
         for side in ("pgtrain", "peer"):
             for r in sides[side]:
                 who = "pgtrain" if side == "pgtrain" else task.peer
@@ -606,7 +699,9 @@ def per_seed_table(results: dict[str, dict[str, list[dict]]]) -> str:
     return "\n".join(lines)
 
 
-def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> None:
+def plot(results: Results, tasks: dict[str, Task], path: Path, quick: bool) -> None:
+    """Per task: the running mean of training returns against wall seconds, both sides (the threshold dashed, where
+    there is one); a task without a window (Pong): median env steps/s as bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -619,7 +714,8 @@ def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> 
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.2), squeeze=False)
     colors = {"pgtrain": "tab:blue", "peer": "tab:orange"}
     for ax, name in zip(axes[0], names, strict=True):
-        task = TASKS[name]
+        task = tasks[name]
+        budget = f"\n{task.max_steps:,} env steps each" if task.fixed_budget else ""
         if task.window is None:
             labels = ["pgtrain", task.peer]
             sps = [[r["steps_per_second"] for r in results[name][side] if not r.get("failed")] for side in ("pgtrain", "peer")]
@@ -627,7 +723,7 @@ def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> 
             for i, v in enumerate(sps):
                 ax.plot([i] * len(v), v, "k.", ms=4)
             ax.set_ylabel("training env steps / s")
-            ax.set_title(f"{task.title}\n{task.max_steps if not quick else task.quick_steps:,} env steps each")
+            ax.set_title(task.title + budget)
             continue
         for side in ("pgtrain", "peer"):
             label = "pgtrain" if side == "pgtrain" else task.peer
@@ -639,10 +735,11 @@ def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> 
                         label=label if i == 0 else None)  # fmt: skip
                 if r["solved"]:
                     ax.plot(r["solved"]["wall_time_s"], task.threshold, "o", color=colors[side], ms=4)
-        ax.axhline(task.threshold, color="grey", ls="--", lw=0.8)
+        if task.threshold is not None:
+            ax.axhline(task.threshold, color="grey", ls="--", lw=0.8)
         ax.set_xlabel("wall-clock seconds of training")
         ax.set_ylabel(f"mean return of the last {task.window} training episodes")
-        ax.set_title(task.title)
+        ax.set_title(task.title + budget)
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(alpha=0.3)
     if quick:
@@ -652,7 +749,26 @@ def plot(results: dict[str, dict[str, list[dict]]], path: Path, quick: bool) -> 
     plt.close(fig)
 
 
-def write_report(results: dict, args: argparse.Namespace, command: str, out: Path, total_s: float) -> None:
+def _protocol_notes(tasks: list[Task]) -> list[str]:
+    """What the thresholds, the fixed budgets and the caps were, for the report under the tables."""
+    notes = []
+    solve = [t for t in tasks if not t.fixed_budget]
+    if solve:
+        notes.append("Threshold: " + "; ".join(f"{t.title}: mean return of the last {t.window} training episodes ≥ {t.threshold:g}"
+                                               for t in solve) + ", counted the same way on both sides (episodes as they")  # fmt: skip
+        notes.append("finish in training, env steps summed over parallel envs).")
+    budget = [t for t in tasks if t.fixed_budget]
+    if budget:
+        notes.append("Fixed budgets (no threshold; both sides run the same env steps): " + "; ".join(
+            f"{t.title}: {t.max_steps:,} env steps, return at the end = the mean return of the last {t.window or 100} "
+            "finished training episodes" for t in budget) + ".")  # fmt: skip
+    notes.append("Caps on each side: " + ", ".join(f"{t.name} {t.max_steps:,} env steps / {t.max_wall_s:.0f} s" for t in tasks) + ".")
+    notes.append("Both sides run on the CPU with one torch thread (Pong: two); pgtrain and the peer alternate seed by seed.")
+    return notes
+
+
+def write_report(results: Results, tasks: dict[str, Task], args: argparse.Namespace, command: str, out: Path,
+                 total_s: float) -> None:  # fmt: skip
     machine = machine_description()
     md = [
         "# pgtrain beside Stable-Baselines3 and Tianshou",
@@ -665,30 +781,36 @@ def write_report(results: dict, args: argparse.Namespace, command: str, out: Pat
     if args.quick:
         md += ["**Quick mode**: tiny budgets and one seed, to check that both sides run; these figures support no claim.", ""]
     md += [
-        "Medians over seeds (min–max). Wall seconds and env steps to the threshold are over the seeds that reached it; env",
-        "steps/s is over every seed (env steps of the training loop / its wall seconds). Ratio peer/pgtrain of the medians:",
-        "above 1 means the peer took longer (wall s, env steps) or ran faster (env steps/s).",
+        "Medians over seeds (min–max). Wall seconds and env steps to the threshold are over the seeds that reached it; the",
+        "other figures are over every seed (env steps/s: env steps of the training loop / its wall seconds). Ratio",
+        "peer/pgtrain of the medians: above 1 means the peer took longer (wall s, env steps) or ran faster (env steps/s);",
+        "ratio pgtrain/peer of the return at the end: above 1 means pgtrain's is higher (— unless the peer's is positive).",
         "",
-        summary_table(results, args.quick),
-        "",
-        "Threshold: mean return of the last 100 training episodes ≥ 475 (CartPole-v1), of the last 10 ≥ −200 (Pendulum-v1),",
-        "counted the same way on both sides (episodes as they finish in training, env steps summed over parallel envs).",
-        "Caps on each side: " + ", ".join(f"{n} {(TASKS[n].quick_steps if args.quick else TASKS[n].max_steps):,} env steps / "
-                                          f"{TASKS[n].max_wall_s:.0f} s" for n in results) + ".",
-        "Both sides run on the CPU with one torch thread (Pong: two); pgtrain and the peer alternate seed by seed.",
+    ]
+    run = [tasks[n] for n in results]
+    if any(not t.fixed_budget for t in run):
+        md += [threshold_table(results, tasks), ""]
+    if any(t.fixed_budget for t in run):
+        md += [budget_table(results, tasks), ""]
+    md += [
+        *_protocol_notes(run),
         "",
         f"![return against wall-clock time]({out.name}.png)",
         "",
         "## Per seed",
         "",
-        per_seed_table(results),
+        "Final return: the mean return of the last `window` finished training episodes (the task's window; 100 without one).",
         "",
-    ]  # fmt: skip
+        per_seed_table(results, tasks),
+        "",
+    ]
     out.with_suffix(".md").write_text("\n".join(md))
     slim = {n: {side: [{k: v for k, v in r.items() if k != "curve"} for r in rows] for side, rows in sides.items()}
             for n, sides in results.items()}  # fmt: skip
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "machine": machine, "results": slim}, indent=2) + "\n")
-    plot(results, out.with_suffix(".png"), args.quick)
+    caps = {t.name: {"env_steps": t.max_steps, "wall_s": t.max_wall_s, "fixed_budget": t.fixed_budget} for t in run}
+    report = {"command": command, "machine": machine, "caps": caps, "results": slim}
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(results, tasks, out.with_suffix(".png"), args.quick)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -705,36 +827,52 @@ def check_peers_installed(tasks: list[str]) -> None:
         raise SystemExit(f"bench_peers: error: {', '.join(missing)} not installed; install the group: pip install -e '.[bench]'")
 
 
+def resolve(name: str, args: argparse.Namespace) -> Task:
+    """Task ``name`` with this invocation's caps: ``--steps`` or else its quick or full step cap (budget), ``--max-wall-s``
+    or else its own wall cap."""
+    task = TASKS[name]
+    steps = args.steps if args.steps is not None else (task.quick_steps if args.quick else task.max_steps)
+    return replace(task, max_steps=steps, max_wall_s=task.max_wall_s if args.max_wall_s is None else args.max_wall_s)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    long = " ".join(n for n, t in TASKS.items() if not t.default)
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=None,
+                        help=f"default: every task but the long ones ({long}); --quick: every task")  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets (CI): checks that both sides run, no threshold claims")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="env steps of each task instead of its own: a fixed budget's budget, the others' cap")  # fmt: skip
+    parser.add_argument("--max-wall-s", type=float, default=None, help="wall cap of each side's training loop instead of each task's")
     parser.add_argument("--out", type=Path, default=None, help="output stem: writes STEM.md, STEM.png, STEM.json")
     parser.add_argument("--peer", choices=list(TASKS), help=argparse.SUPPRESS)  # internal: run one peer in this process
-    parser.add_argument("--max-steps", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--peer-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if (args.steps is not None and args.steps <= 0) or (args.max_wall_s is not None and not args.max_wall_s > 0):
+        raise SystemExit("bench_peers: error: --steps and --max-wall-s must be positive")
     if args.peer:
-        peer_main(args.peer, args.seeds[0], args.max_steps, args.peer_out)
+        peer_main(resolve(args.peer, args), args.seeds[0], args.peer_out)
         return
 
-    check_peers_installed(args.tasks)
+    names = args.tasks or [n for n, t in TASKS.items() if t.default or args.quick]
+    check_peers_installed(names)
+    tasks = {name: resolve(name, args) for name in names}
     seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2, 3, 4])
     out = args.out or (ROOT / ("runs/bench_peers_quick" if args.quick else "docs/bench_peers"))
     out = out.with_suffix("") if out.suffix in (".md", ".png", ".json") else out
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python scripts/bench_peers.py" + (" --quick" if args.quick else "")
-    command += "" if args.tasks == list(TASKS) else " --tasks " + " ".join(args.tasks)
+    command += "" if args.tasks is None else " --tasks " + " ".join(args.tasks)
     command += "" if args.seeds is None else " --seeds " + " ".join(map(str, seeds))
+    command += "" if args.steps is None else f" --steps {args.steps}"
+    command += "" if args.max_wall_s is None else f" --max-wall-s {args.max_wall_s:g}"
 
     t_all = time.perf_counter()
-    results: dict[str, dict[str, list[dict]]] = {}
+    results: Results = {}
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench_peers_") as tmp:
-        for name in args.tasks:
-            task = TASKS[name]
-            max_steps = task.quick_steps if args.quick else task.max_steps
+        for name, task in tasks.items():
             results[name] = {"pgtrain": [], "peer": []}
             for i, seed in enumerate(seeds):
                 # alternate which side goes first, so a slow drift of the machine does not favour one side
@@ -743,7 +881,7 @@ def main() -> None:
                     runner = run_pgtrain if side == "pgtrain" else run_peer
                     who = "pgtrain" if side == "pgtrain" else task.peer
                     try:
-                        r = runner(task, seed, max_steps, Path(tmp))
+                        r = runner(task, seed, task.max_steps, Path(tmp))
                     except RunFailed as ex:  # keep going: the report lists it
                         failures.append(str(ex))
                         results[name][side].append({"seed": seed, "failed": str(ex)})
@@ -755,7 +893,7 @@ def main() -> None:
                     what = (f"solved at {solved['env_steps']:,} steps, {solved['wall_time_s']:.1f} s" if solved
                             else f"{r['env_steps']:,} steps in {r['wall_time_s']:.1f} s")  # fmt: skip
                     print(f"{name} seed {seed} {who}: {what}, {r['steps_per_second']:,.0f} steps/s", file=sys.stderr, flush=True)
-    write_report(results, args, command, out, time.perf_counter() - t_all)
+    write_report(results, tasks, args, command, out, time.perf_counter() - t_all)
     print(f"wrote {out}.md, {out}.png, {out}.json")
     if failures:
         raise SystemExit(f"bench_peers: error: {len(failures)} run(s) failed; the per-seed table lists them")

@@ -49,9 +49,47 @@ def test_median_range_and_ratio_formatting():
     bench = _load_script()
     assert bench._median_range([3.0, 1.0, 2.0], ".1f") == "2.0 (1.0–3.0)"
     assert bench._median_range([5.0], ".1f") == "5.0"
+    assert bench._median_range([5.0, 5.0], ".1f") == "5.0"  # e.g. the env steps of a fixed budget
     assert bench._median_range([], ".1f") == "—"
     assert bench._ratio([30.0, 10.0, 20.0], [10.0]) == "2.00×"
     assert bench._ratio([], [10.0]) == "—"
+    assert bench._ratio([-5.0], [-10.0]) == "—"  # a ratio of negative returns says nothing
+    assert bench._ratio([-5.0], [10.0]) == "-0.50×"
+
+
+def test_fixed_budget_tracker_never_solves():
+    bench = _load_script()
+    tracker = bench.Tracker(window=2, threshold=None, max_wall_s=1e9)
+    for i, ret in enumerate([1e6, 1e6, 1e6]):
+        tracker.episode(ret, env_step=i + 1)
+    assert tracker.solved is None and not tracker.should_stop()
+    assert tracker.result(env_steps=3)["final_return"] == 1e6  # over the last 2
+
+
+def test_budget_table_gives_times_peer_over_pgtrain_and_return_pgtrain_over_peer():
+    bench = _load_script()
+    task = bench.TASKS["halfcheetah-td3"]
+    assert task.fixed_budget and task.window == 10 and not task.default
+
+    def row(seed, wall, ret):
+        return {"seed": seed, "env_steps": 50_000, "wall_time_s": wall, "steps_per_second": 50_000 / wall, "solved": None,
+                "final_return": ret}  # fmt: skip
+
+    results = {
+        task.name: {
+            "pgtrain": [row(0, 100.0, 3000.0), row(1, 300.0, 1000.0), row(2, 200.0, 2000.0)],
+            "peer": [row(0, 800.0, 2500.0), {"seed": 1, "failed": "boom"}],
+        }
+    }
+    table = bench.budget_table(results, {task.name: task}).splitlines()
+    assert table[0] == "| task | side | settings | env steps | wall s | env steps/s | return at the end |"
+    assert table[2] == (
+        "| HalfCheetah-v5, TD3 | pgtrain | its defaults | 50,000 | 200.0 (100.0–300.0) | 250 (167–500) | 2,000.0 (1,000.0–3,000.0) |"
+    )
+    assert table[3] == "|  | SB3 TD3 | RL Zoo (HalfCheetah-v3) | 50,000 | 800.0 | 62 | 2,500.0 |"  # the failed seed left out
+    assert table[4] == "| | **ratio peer/pgtrain** | | | 4.00× | 0.25× | |"
+    assert table[5] == "| | **ratio pgtrain/peer** | | | | | 0.80× |"
+    assert bench.threshold_table(results, {task.name: task}).count("\n") == 1  # the header only
 
 
 def _quick(tmp_path: Path, *tasks: str) -> tuple[str, dict]:
@@ -95,7 +133,7 @@ def test_quick_pendulum_ddpg_and_pong_throughput(tmp_path):
         assert pend["env_steps"] == 600 and pend["final_return"] < 0  # three 200-step episodes of negative reward
         (pong,) = data["results"]["pong-a2c"][side]
         assert pong["env_steps"] >= 800 and pong["steps_per_second"] > 0
-    assert "| Pong, A2C (throughput) | pgtrain | its defaults | n/a |" in md
+    assert "| Pong, A2C (throughput) | pgtrain | its defaults | 800 |" in md  # the fixed-budget table: env steps run
     assert "| SB3 A2C (CNN) |" in md
 
 
@@ -110,6 +148,23 @@ def test_quick_ppo_sac_td3(tmp_path):
             assert row["env_steps"] == 600 and row["final_return"] < 0, (name, side, row)
     for peer in ("SB3 PPO", "SB3 SAC", "SB3 TD3"):
         assert f"| {peer} |" in md
+
+
+def test_quick_lunarlander_ppo_and_halfcheetah_td3(tmp_path):
+    _need("stable_baselines3", "Box2D", "mujoco")
+    md, data = _quick(tmp_path, "lunarlander-ppo", "halfcheetah-td3")
+    assert data["caps"]["halfcheetah-td3"] == {"env_steps": 1_000, "wall_s": 3600.0, "fixed_budget": True}
+    for side in ("pgtrain", "peer"):
+        (lunar,) = data["results"]["lunarlander-ppo"][side]
+        # one rollout of 16 x 1,024 env steps (pgtrain does not count the reset steps of NEXT_STEP autoreset, so its
+        # budget runs into the next vector step of 16): LunarLander's first episodes have ended
+        assert 16_384 <= lunar["env_steps"] < 16_384 + 16 and lunar["final_return"] is not None and lunar["solved"] is None
+        (cheetah,) = data["results"]["halfcheetah-td3"][side]
+        assert cheetah["env_steps"] == 1_000 and cheetah["solved"] is None
+        assert cheetah["final_return"] < 0  # one 1,000-step episode of random warm-up actions: control costs, no run
+    assert "| LunarLander-v3, PPO | pgtrain | its defaults | 0/1 |" in md
+    assert "| HalfCheetah-v5, TD3 | pgtrain | its defaults | 1,000 |" in md and "**ratio pgtrain/peer**" in md
+    assert "HalfCheetah-v5, TD3: 1,000 env steps, return at the end = the mean return of the last 10" in md
 
 
 def test_missing_peer_library_is_one_line_error(tmp_path):
