@@ -7,7 +7,7 @@
 #    same explicit protocol on both (sticky actions 0.25, frame skip 4, 16 envs; each tree's own defaults otherwise),
 #    env steps/s of the training loop from summary.json. TASKS=none skips part 1.
 set -euo pipefail
-BEFORE=$(realpath "$1"); AFTER=$(realpath "$2"); PY=${PY:-$(realpath "$(dirname "$0")/../.venv/bin/python")}
+BEFORE=$(realpath "$1"); AFTER=$(realpath "$2"); PY=${PY:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}  # not realpath: that resolves the venv link to the base interpreter
 WORK=$(mktemp -d)
 run() {  # run TREE DIR ARGS...: pgtrain from checkout TREE into DIR
   local tree=$1 d=$2; shift 2
