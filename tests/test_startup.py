@@ -65,6 +65,9 @@ SIGINT_DURING_IMPORT = textwrap.dedent(
     import importlib.abc, os, runpy, signal, sys
 
     TRIGGER = sys.argv[1]
+    # as from a terminal, whatever launched the tests: a shell's background job inherits SIGINT ignored, and Python
+    # then leaves it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     class Trigger(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
