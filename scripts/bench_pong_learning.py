@@ -1,7 +1,8 @@
 """Pong learning benchmark (issue 17): train ``pgtrain algo=reinforce env=pong`` for a wall-clock budget, then evaluate.
 
 1. trains ``pgtrain algo=reinforce env=pong [overrides]`` (the default protocol: sticky actions 0.25) in RUN_DIR, an
-   open step budget stopped by SIGINT ``--minutes`` after its training loop started (pgtrain saves ``last.pt``);
+   open step budget stopped by SIGINT ``--minutes`` after its training loop started (pgtrain saves ``last.pt``), or
+   ``total_steps=N`` among the overrides (then it may finish sooner; PPO's ``anneal_lr`` decays over those N);
 2. plays ``--episodes`` evaluation games of the final policy under the run's own protocol (sticky actions), with the
    policy's mode (argmax) and sampled, and the same in the deterministic game (``env.repeat_action_probability=0``),
    all through ``pgtrain-eval`` (records appended to RUN_DIR/eval.json);
@@ -15,6 +16,7 @@ sticky evaluation >= +15 at 30 minutes. The JSON says for each whether it was me
     python scripts/bench_pong_learning.py --minutes 30 --run-dir runs/bench-pong-30min
     python scripts/bench_pong_learning.py --minutes 30 --run-dir runs/bench-pong-decay -- \
         algo.lr_decay_steps=7000000 algo.lr_final_fraction=0.1
+    python scripts/bench_pong_learning.py --algo ppo --minutes 60 --run-dir runs/bench-pong-ppo -- total_steps=3300000
     python scripts/bench_pong_learning.py --minutes 0.3 --episodes 1 -- algo.num_envs=2 env.max_episode_steps=100   # checks it runs
 """
 
@@ -38,10 +40,17 @@ CHECKPOINT_EVERY_MIN = 5.0  # the running score is reported every 5 minutes of t
 LEVELS = (0.0, 15.0, 18.0)
 
 
+def pgtrain_args(algo: str, overrides: list[str], run_dir: Path) -> list[str]:
+    """The training command's overrides: an open step budget unless the overrides set ``total_steps``."""
+    budget = [] if any(o.startswith("total_steps=") for o in overrides) else ["total_steps=1000000000"]
+    return [f"algo={algo}", "env=pong", *overrides, *budget, f"hydra.run.dir={run_dir}", "progress=false"]
+
+
 def train(run_dir: Path, algo: str, overrides: list[str], minutes: float) -> tuple[float, dict]:
     """Run pgtrain until ``minutes`` after its training loop started (its TensorBoard file appears just before), then
-    SIGINT it; returns (the loop's start as a Unix time, summary.json)."""
-    args = [f"algo={algo}", "env=pong", *overrides, "total_steps=1000000000", f"hydra.run.dir={run_dir}", "progress=false"]
+    SIGINT it, or until it finishes a ``total_steps=N`` given among the overrides (which also sets the length of
+    ``anneal_lr``'s schedule); returns (the loop's start as a Unix time, summary.json)."""
+    args = pgtrain_args(algo, overrides, run_dir)
     proc = subprocess.Popen([sys.executable, "-m", "pgtrain.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while proc.poll() is None and not list(run_dir.glob("events.out.tfevents.*")):
         time.sleep(0.1)

@@ -523,6 +523,22 @@ def test_pgtrain_eval_plays_pong_under_the_protocol_or_an_override(cli, tmp_path
     assert len(json.loads((run / "eval.json").read_text())["evaluations"]) == 2
 
 
+def test_learning_benchmark_budget_is_open_unless_total_steps_is_given(tmp_path: Path) -> None:
+    """bench_pong_learning.py stops an open budget after --minutes; a total_steps override replaces it (PPO's anneal_lr
+    schedule then ends with the run), and is passed once, the user's value."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_pong_learning.py"
+    spec = importlib.util.spec_from_file_location("bench_pong_learning", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    open_args = module.pgtrain_args("ppo", ["seed=1"], tmp_path)
+    assert [a for a in open_args if a.startswith("total_steps=")] == ["total_steps=1000000000"]
+    given = module.pgtrain_args("ppo", ["total_steps=3300000"], tmp_path)
+    assert [a for a in given if a.startswith("total_steps=")] == ["total_steps=3300000"]
+    assert given[:2] == ["algo=ppo", "env=pong"] and f"hydra.run.dir={tmp_path}" in given
+
+
 def test_learning_benchmark_runs_trains_evaluates_and_reports(tmp_path: Path) -> None:
     """scripts/bench_pong_learning.py end to end with a budget of seconds: a run, the four evaluations (sticky and
     deterministic game, argmax and sampled), the curve's figures, the targets and the PNG."""
