@@ -87,8 +87,10 @@ class ReplayCollector(Collector):
         if "replay_buffer" in state:
             self.buffer.load_state_dict(state["replay_buffer"])
         continued = super().load_state_dict(state)
-        if self.normalization is not None:  # continued: the saved raw observations, else those of the fresh episodes
-            self.original_obs = from_saved(state["original_obs"]) if continued else self.normalization.original_obs(self.obs)
+        if self.normalization is not None and continued and "original_obs" in state:
+            self.original_obs = from_saved(state["original_obs"])
+        elif self.normalization is not None:  # fresh episodes (or a checkpoint from before raw replay): the envs' latest
+            self.original_obs = self.normalization.original_obs(self.obs)
         if continued and "warmup" in state:
             self.warmup = from_saved(state["warmup"])
         elif continued:  # a checkpoint without the marks (an older pgtrain): marked while the warm-up still runs
