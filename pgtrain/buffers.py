@@ -3,11 +3,14 @@
 :class:`ReplayBuffer` keeps the last ``capacity`` transitions ``(s, a, r, s', terminated)`` in preallocated numpy
 arrays (a ring: once full, each new transition overwrites the oldest) and samples minibatches uniformly with
 replacement. Only ``terminated`` is stored as the done flag: a transition cut by a time limit keeps its true ``s'``
-and is bootstrapped like any other.
+and is bootstrapped like any other. With normalisation on, the stored transitions are raw and each minibatch passes
+through ``transform``, which normalises it with the current statistics (the collector sets it, as Stable-Baselines3's
+``ReplayBuffer.sample(env=vec_normalize)`` does).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +56,7 @@ class ReplayBuffer:
         self.terminated = np.zeros(self.capacity, dtype=np.float32)
         self.pos = 0  # the row the next transition goes to
         self.size = 0  # rows holding data, <= capacity
+        self.transform: Callable[[ReplayBatch], ReplayBatch] | None = None  # applied to each sampled minibatch
 
     def __len__(self) -> int:
         return self.size
@@ -76,11 +80,12 @@ class ReplayBuffer:
         self.size = min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int) -> ReplayBatch:
-        """``batch_size`` transitions drawn uniformly, with replacement, from the stored ones."""
+        """``batch_size`` transitions drawn uniformly, with replacement, from the stored ones, through ``transform``."""
         if self.size == 0:
             raise PgtrainError("cannot sample from an empty replay buffer")
         idx = np.random.randint(0, self.size, size=batch_size)
-        return ReplayBatch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx])
+        batch = ReplayBatch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx])
+        return batch if self.transform is None else self.transform(batch)
 
     # ------------------------------------------------------------------------------------------------------------------
     # Checkpointing: tensors and ints only, so ``torch.load(weights_only=True)`` reads them.

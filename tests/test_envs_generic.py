@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_dir
 
 from pgtrain import checkpoint
 from pgtrain.cli import CONFIG_DIR
-from pgtrain.collectors import RolloutCollector
-from pgtrain.config import AtariConfig, EnvConfig, to_object
+from pgtrain.collectors import ReplayCollector, RolloutCollector
+from pgtrain.config import AtariConfig, DDPGConfig, EnvConfig, to_object
 from pgtrain.envs import make_vec_env
-from pgtrain.envs.normalize import NormalizeObservation, NormalizeReward, normalization_state
+from pgtrain.envs.normalize import NormalizeObservation, NormalizeReward, normalization_state, normalize_obs, scale_rewards
 from pgtrain.envs.specs import action_type_of, check_env
 from pgtrain.envs.state import env_state, load_env_state
 from pgtrain.errors import PgtrainError
@@ -117,9 +117,7 @@ def _norm_cfg(**kw) -> EnvConfig:
         action_type="continuous",
         vectorization="sync",
         solve_window=10,
-        normalize_obs=True,
-        normalize_reward=True,
-        **kw,
+        **{"normalize_obs": True, "normalize_reward": True, **kw},
     )
 
 
@@ -187,6 +185,95 @@ def test_resume_restores_the_statistics_exactly(cli, tmp_path):
             assert np.array_equal(a["normalization"][part][key]["ndarray"].numpy(), b["normalization"][part][key]["ndarray"].numpy())
     for name, tensor in a["algo_state"]["policy"].items():
         assert np.array_equal(tensor.numpy(), b["algo_state"]["policy"][name].numpy()), name
+
+
+def test_normalisation_maths_hand_numbers():
+    obs = np.array([[3.0, -1.0], [1.0, 1.5]])
+    mean, var = np.array([1.0, 1.0]), np.array([4.0, 0.25])
+    # (3 - 1) / 2 = 1, (-1 - 1) / 0.5 = -4 -> -3 (clipped); (1 - 1) / 2 = 0, (1.5 - 1) / 0.5 = 1
+    np.testing.assert_allclose(normalize_obs(obs, mean, var, clip=3.0), [[1.0, -3.0], [0.0, 1.0]], rtol=1e-6)
+    assert normalize_obs(obs, mean, var, clip=3.0).dtype == np.float32
+    # r / sqrt(var(R)): -8 / 4 = -2 -> -1.5 (clipped), 2 / 4 = 0.5
+    np.testing.assert_allclose(scale_rewards(np.array([-8.0, 2.0]), 16.0, clip=1.5), [-1.5, 0.5], rtol=1e-6)
+
+
+def _replay_collector(envs) -> ReplayCollector:
+    cfg = DDPGConfig(learning_starts=10_000, batch_size=8, buffer_size=1000, save_buffer=True)  # random actions only
+    return ReplayCollector(envs, seed=3, cfg=cfg)
+
+
+def test_off_policy_replay_stores_the_raw_transitions():
+    """The buffer holds what the env itself returned (the same env, unnormalised, stepped with the same actions),
+    while the actor saw normalised observations."""
+    collector = _replay_collector(make_vec_env(_norm_cfg(), 2))
+    raw = make_vec_env(_norm_cfg(normalize_obs=False, normalize_reward=False), 2)
+    try:
+        obs, _ = raw.reset(seed=3)
+        assert not np.allclose(collector.obs, obs)  # the actor's observations are normalised
+        for _ in range(150):  # 2 x 150 steps: Pendulum's 200-step episodes do not end
+            collector.collect(None)
+        buf = collector.buffer
+        np.testing.assert_array_equal(buf.obs[:2], obs)
+        for t in range(150):
+            next_obs, rewards, terminated, *_ = raw.step(buf.actions[2 * t : 2 * t + 2])
+            np.testing.assert_array_equal(buf.obs[2 * t : 2 * t + 2], obs)
+            np.testing.assert_array_equal(buf.next_obs[2 * t : 2 * t + 2], next_obs)
+            np.testing.assert_array_equal(buf.rewards[2 * t : 2 * t + 2], rewards.astype(np.float32))
+            obs = next_obs
+    finally:
+        collector.close()
+        raw.close()
+
+
+def test_off_policy_minibatches_are_normalised_with_the_current_statistics():
+    collector = _replay_collector(make_vec_env(_norm_cfg(normalize_clip=5.0), 2))
+    try:
+        buf = collector.buffer
+        buf.add(np.array([[1.0, 0.0, 5.0]]), np.zeros((1, 1)), np.array([-8.0]), np.array([[0.0, 1.0, -3.0]]), np.zeros(1))
+        obs_rms, return_rms = collector.envs.env.obs_rms, collector.envs.return_rms
+
+        def sampled(mean, var, return_var):
+            obs_rms.mean, obs_rms.var, return_rms.var = np.array(mean), np.array(var), np.array(return_var)
+            b = buf.sample(2)
+            assert np.array_equal(b.obs[0], b.obs[1])  # the one row, twice
+            return b.obs[0], b.next_obs[0], b.rewards[0]
+
+        obs, next_obs, reward = sampled([0.0, 0.0, 1.0], [1.0, 1.0, 16.0], 16.0)
+        np.testing.assert_allclose(obs, [1.0, 0.0, 1.0], rtol=1e-6)  # (5 - 1) / 4 = 1
+        np.testing.assert_allclose(next_obs, [0.0, 1.0, -1.0], rtol=1e-6)  # (-3 - 1) / 4 = -1
+        np.testing.assert_allclose(reward, -2.0, rtol=1e-6)  # -8 / 4
+        # the statistics move: the same stored transition comes back normalised with the new ones
+        obs, next_obs, reward = sampled([1.0, 1.0, 1.0], [4.0, 4.0, 0.25], 0.25)
+        np.testing.assert_allclose(obs, [0.0, -0.5, 5.0], rtol=1e-6)  # (5 - 1) / 0.5 = 8, clipped to 5
+        np.testing.assert_allclose(next_obs, [-0.5, 0.0, -5.0], rtol=1e-6)  # (-3 - 1) / 0.5 = -8, clipped
+        np.testing.assert_allclose(reward, -5.0, rtol=1e-6)  # -8 / 0.5 = -16, clipped
+        np.testing.assert_array_equal(buf.obs[0], [1.0, 0.0, 5.0])  # the buffer keeps the raw values
+        assert buf.rewards[0] == -8.0
+    finally:
+        collector.close()
+
+
+def test_off_policy_old_transitions_follow_the_running_statistics():
+    """Sampled after 300 more steps moved the statistics, every stored transition (the first step's included) comes
+    back normalised with the statistics of then, not with those it was collected under."""
+    collector = _replay_collector(make_vec_env(_norm_cfg(), 2))
+    try:
+        first_seen = collector.obs.copy()  # what the actor saw at the start, normalised with the first statistics
+        for _ in range(150):
+            collector.collect(None)
+        buf, obs_rms, return_rms = collector.buffer, collector.envs.env.obs_rms, collector.envs.return_rms
+        np.random.seed(0)
+        b = buf.sample(1000)
+        np.random.seed(0)
+        idx = np.random.randint(0, len(buf), size=1000)  # the rows sample() drew
+        np.testing.assert_array_equal(b.obs, normalize_obs(buf.obs[idx], obs_rms.mean, obs_rms.var, 10.0))
+        np.testing.assert_array_equal(b.next_obs, normalize_obs(buf.next_obs[idx], obs_rms.mean, obs_rms.var, 10.0))
+        np.testing.assert_array_equal(b.rewards, scale_rewards(buf.rewards[idx], return_rms.var, 10.0))
+        first = np.flatnonzero(idx < 2)  # the first step's transitions, one per env
+        assert len(first) > 0
+        assert not np.allclose(b.obs[first], first_seen[idx[first]], atol=1e-3)  # the statistics moved since
+    finally:
+        collector.close()
 
 
 # ----------------------------------------------------------------------------------------------------------------------

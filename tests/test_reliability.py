@@ -219,6 +219,8 @@ _TINY_OFF_POLICY = ["algo.save_buffer=true", "algo.learning_starts=200", "algo.b
         (["algo=ppo", "env=pendulum", "algo.anneal_lr=false"], 4096),  # one rollout of 4 x 1024 fits the first half
         (["algo=td3", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
         (["algo=sac", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
+        # raw transitions in the buffer, minibatches normalised with the statistics of their update
+        (["algo=td3", "env=pendulum", "env.normalize_obs=true", "env.normalize_reward=true", *_TINY_OFF_POLICY], 500),
         # MuJoCo (SyncVectorEnv): off-policy and on-policy, resumed mid-episode, tiny networks
         (["algo=td3", "env=halfcheetah", "env.max_episode_steps=150", *_TINY_OFF_POLICY], 500),
         (["algo=sac", "env=hopper", *_TINY_OFF_POLICY], 500),

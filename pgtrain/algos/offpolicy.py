@@ -2,7 +2,8 @@
 regression step, Polyak averaging of target networks and a fused finiteness check.
 
 The collector (:class:`pgtrain.collectors.ReplayCollector`) fills the buffer (:class:`pgtrain.buffers.ReplayBuffer`);
-each :meth:`OffPolicy.update` makes ``gradient_steps`` gradient steps, each on a fresh uniform minibatch.
+each :meth:`OffPolicy.update` makes ``gradient_steps`` gradient steps, each on a fresh uniform minibatch (normalised
+by the buffer with the current statistics where the env normalises observations or rewards).
 """
 
 from __future__ import annotations
