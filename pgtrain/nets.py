@@ -127,6 +127,20 @@ class _SparseRowsMatmul(torch.autograd.Function):
         return grad_x, grad_w, None, None, None, None
 
 
+def sparse_matmul_numpy(x: np.ndarray, weight: np.ndarray, max_density: float) -> np.ndarray:
+    """``x @ weight`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros and ``weight`` ``(D, H)`` -> ``(B, H)``:
+    row i sums the weight rows of its nonzero inputs times their values (a ``(B, nnz)`` matrix of those values times the
+    ``(nnz, H)`` gathered rows); the dense product when more than ``max_density`` of ``x`` is nonzero."""
+    flat_x = x.reshape(-1)
+    flat = np.flatnonzero(flat_x != 0)  # of a bool array: numpy's nonzero of int8 is ten times slower
+    if len(flat) > max_density * flat_x.size:
+        return x.astype(weight.dtype) @ weight
+    rows, cols = np.divmod(flat, x.shape[1])
+    values = np.zeros((len(x), len(flat)), dtype=weight.dtype)
+    values[rows, np.arange(len(flat))] = flat_x[flat]
+    return values @ weight.take(cols, axis=0)
+
+
 def mlp_out_dim(in_dim: int, hidden_sizes: Sequence[int]) -> int:
     return hidden_sizes[-1] if len(hidden_sizes) else in_dim
 
@@ -234,6 +248,8 @@ class Policy(nn.Module):
             act_dim = int(np.prod(action_space.shape))
             self.head = nn.Linear(width, act_dim)
             self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+        # the layers act_numpy runs (a list, not a ModuleList: the modules are the torso's, registered there)
+        self.numpy_leaves = _numpy_leaves(self.torso) if self.kind != "gaussian" else None
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
         """pi(.|s) for a batch of observations ``(B, *obs_shape)``; samples have shape ``(B,)`` or ``(B, act_dim)``."""
@@ -269,6 +285,76 @@ class Policy(nn.Module):
         if self.kind == "bernoulli":
             return (out.squeeze(-1) > 0).float()
         return out
+
+    def act_numpy(self, obs: np.ndarray, explore: bool) -> np.ndarray | None:
+        """:meth:`sample` (``explore``) or :meth:`mode` of a small batch ``(B, *obs_shape)`` -> int64 actions ``(B,)``,
+        computed in numpy; None where that does not apply (no sparse-input MLP torso, a Gaussian head, weights off the
+        CPU, more than ``NUMPY_ACT_MAX_BATCH`` observations).
+
+        The same law as :meth:`sample`: the same probabilities (to float rounding) and the same uniform draws from
+        torch's global generator, so the run's seed and a checkpoint's RNG state still decide the actions. Why: Pong's
+        env-step loop acts on 8 frames at a time, where torch's fixed cost per call (a dozen ops and module calls,
+        ~170 us) is several times the maths; the weights are read through numpy views of the parameters' storage,
+        so every optimiser step is seen without a copy.
+        """
+        if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH or self.head.weight.device.type != "cpu":
+            return None
+        out = _numpy_forward(self.numpy_leaves, obs) @ _numpy(self.head.weight).T + _numpy(
+            self.head.bias
+        )  # (B, n) logits, or (B, 1) for bernoulli
+        if self.kind == "bernoulli":
+            z = out[:, 0]
+            if not explore:
+                return (z > 0).astype(np.int64)
+            return (torch.rand(len(z)).numpy() < _sigmoid(z)).astype(np.int64)
+        if not explore:
+            return out.argmax(-1)
+        e = np.exp(out - out.max(-1, keepdims=True))
+        cdf = np.cumsum(e, -1) / e.sum(-1, keepdims=True)
+        u = torch.rand(len(out), 1).numpy()
+        return np.minimum((cdf < u).sum(-1), out.shape[-1] - 1)
+
+
+# Policy.act_numpy: batches of at most this many observations (the env-step loop's); larger ones go through torch.
+NUMPY_ACT_MAX_BATCH = 64
+
+
+def _numpy(p: torch.Tensor) -> np.ndarray:
+    """A parameter's values as a numpy view of its storage (no copy: later in-place updates show through)."""
+    return p.detach().numpy()
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z) without overflow for large |z|."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _numpy_leaves(torso: nn.Module) -> list[nn.Module] | None:
+    """The torso's layers in order, when it is an MLP with a :class:`SparseInputLinear` first layer (the torso whose
+    acting torch's per-call cost dominates) that :func:`_numpy_forward` can run, else None."""
+    leaves = [m for m in torso.modules() if not list(m.children())]
+    weighted = [m for m in leaves if isinstance(m, (nn.Linear, SparseInputLinear))]
+    supported = (SparseInputLinear, nn.Linear, nn.ReLU, nn.Tanh, nn.Flatten)
+    if not weighted or not isinstance(weighted[0], SparseInputLinear) or not all(isinstance(m, supported) for m in leaves):
+        return None
+    return leaves
+
+
+def _numpy_forward(leaves: list[nn.Module], x: np.ndarray) -> np.ndarray:
+    """The layers ``leaves`` (from :func:`_numpy_leaves`) applied to ``x`` ``(B, ...)`` in numpy -> ``(B, width)``."""
+    for m in leaves:
+        if isinstance(m, SparseInputLinear):
+            x = sparse_matmul_numpy(x, _numpy(m.weight), m.max_density) + _numpy(m.bias)
+        elif isinstance(m, nn.Linear):
+            x = x @ _numpy(m.weight).T + _numpy(m.bias)
+        elif isinstance(m, nn.ReLU):
+            x = np.maximum(x, 0, out=x)
+        elif isinstance(m, nn.Tanh):
+            x = np.tanh(x, out=x)
+        else:  # nn.Flatten
+            x = x.reshape(len(x), -1)
+    return x
 
 
 def _policy_kind(action_space: gym.Space, head: DiscreteHead) -> str:

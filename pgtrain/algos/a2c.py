@@ -92,11 +92,8 @@ class A2C(Algorithm):
             return []
         return super().nonfinite_parameters()
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        x = self.obs_tensor(obs)
-        actions = self.policy.sample(x) if explore else self.policy.mode(x)
-        return self.to_env_actions(actions)
+        return self.policy_actions(self.policy, obs, explore)
 
     def _forward(self, obs: torch.Tensor, n_policy: int) -> tuple[torch.distributions.Distribution, torch.Tensor]:
         """pi(.|s) for the first ``n_policy`` rows of ``obs`` ``(B, ...)`` and V(s) ``(B,)`` for all of them."""

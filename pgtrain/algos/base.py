@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pgtrain.nets import Policy
+
 
 class Algorithm:
     """An algorithm chooses actions and learns from a batch; it never touches envs, loggers or files.
@@ -49,9 +51,20 @@ class Algorithm:
             return torch.as_tensor(obs, device=self.device)
         return self.tensor(obs)
 
-    def to_env_actions(self, actions: torch.Tensor) -> np.ndarray:
+    def policy_actions(self, policy: Policy, obs: np.ndarray, explore: bool) -> np.ndarray:
+        """``policy``'s actions for ``obs`` ``(N, *obs_shape)``, sampled when ``explore``, else the mode, as the envs take
+        them: in numpy where the policy can (:meth:`Policy.act_numpy`, the same law without torch's per-call cost), else
+        through torch."""
+        actions = policy.act_numpy(obs, explore)
+        if actions is None:
+            with torch.no_grad():
+                x = self.obs_tensor(obs)
+                actions = policy.sample(x) if explore else policy.mode(x)
+        return self.to_env_actions(actions)
+
+    def to_env_actions(self, actions: torch.Tensor | np.ndarray) -> np.ndarray:
         """Discrete actions as int64 (what gymnasium's Discrete spaces accept), continuous ones as float32."""
-        out = actions.cpu().numpy()
+        out = actions.cpu().numpy() if isinstance(actions, torch.Tensor) else actions
         return out.astype(np.int64) if isinstance(self.action_space, gym.spaces.Discrete) else out.astype(np.float32)
 
     def clip_grads(self, params: Any) -> float:

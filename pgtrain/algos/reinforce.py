@@ -50,11 +50,8 @@ class Reinforce(Algorithm):
             self.value_opt = make_optimizer(cfg.optimizer, self.value.parameters(), cfg.value_lr)
             self.state_attrs += ("value", "value_opt")
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        x = self.obs_tensor(obs)
-        actions = self.policy.sample(x) if explore else self.policy.mode(x)
-        return self.to_env_actions(actions)
+        return self.policy_actions(self.policy, obs, explore)
 
     def update(self, batch: EpisodeBatch) -> dict[str, float]:
         cfg = self.cfg
