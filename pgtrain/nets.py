@@ -70,14 +70,24 @@ class SparseInputLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, in_features)``: dense, or a sparse COO tensor with coalesced (row-major) indices, whose entries
+        are used as they are (:class:`~pgtrain.batches.SparseFrames` batches, :meth:`Algorithm.obs_tensor`)."""
+        if x.is_sparse:
+            rows, cols = x._indices()
+            offsets = torch.searchsorted(rows, torch.arange(len(x), device=rows.device))
+            return self._sparse(x, rows, cols, x._values(), offsets)
         if x.dim() == 2 and self._looks_sparse(x):
             rows, cols, vals, offsets = _nonzeros(x)
             if len(cols) <= self.max_density * x.numel():  # else dense after all: fall through
-                vals = vals.to(self.weight.dtype)
-                if not torch.is_grad_enabled():  # acting: the embedding bag alone, without the autograd node's cost
-                    return F.embedding_bag(cols, self.weight, offsets, mode="sum", per_sample_weights=vals) + self.bias
-                return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals, offsets) + self.bias
+                return self._sparse(x, rows, cols, vals, offsets)
         return torch.matmul(x.to(self.weight.dtype), self.weight) + self.bias
+
+    def _sparse(self, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """x W + b from x's nonzero entries (see :func:`_nonzeros`)."""
+        vals = vals.to(self.weight.dtype)
+        if not torch.is_grad_enabled():  # acting: the embedding bag alone, without the autograd node's cost
+            return F.embedding_bag(cols, self.weight, offsets, mode="sum", per_sample_weights=vals) + self.bias
+        return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals, offsets) + self.bias
 
     def _looks_sparse(self, x: torch.Tensor) -> bool:
         probe = x[: self.PROBE_ROWS]
@@ -334,11 +344,14 @@ def _numpy_leaves(torso: nn.Module) -> list[nn.Module] | None:
     """The torso's layers in order, when it is an MLP with a :class:`SparseInputLinear` first layer (the torso whose
     acting torch's per-call cost dominates) that :func:`_numpy_forward` can run, else None."""
     leaves = [m for m in torso.modules() if not list(m.children())]
-    weighted = [m for m in leaves if isinstance(m, (nn.Linear, SparseInputLinear))]
     supported = (SparseInputLinear, nn.Linear, nn.ReLU, nn.Tanh, nn.Flatten)
-    if not weighted or not isinstance(weighted[0], SparseInputLinear) or not all(isinstance(m, supported) for m in leaves):
-        return None
-    return leaves
+    return leaves if reads_sparse(torso) and all(isinstance(m, supported) for m in leaves) else None
+
+
+def reads_sparse(torso: nn.Module) -> bool:
+    """Whether ``torso``'s first layer is a :class:`SparseInputLinear` (so it can take sparse COO batches)."""
+    weighted = [m for m in torso.modules() if isinstance(m, (nn.Linear, nn.Conv2d, SparseInputLinear))]
+    return bool(weighted) and isinstance(weighted[0], SparseInputLinear)
 
 
 def _numpy_forward(leaves: list[nn.Module], x: np.ndarray) -> np.ndarray:

@@ -245,6 +245,24 @@ def test_async_batches_give_each_env_the_lockstep_frames() -> None:
     assert any(np.count_nonzero(o) for o, _ in batched[0][1:]) and not batched[0][0][0].any()
 
 
+def test_async_collector_keeps_frame_stacks_dense() -> None:
+    """AsyncEpisodeCollector: lecture frames are kept sparse (SparseFrames), other observations (frame stacks) as
+    they are."""
+    from pgtrain.batches import SparseFrames
+    from pgtrain.collectors import AsyncEpisodeCollector
+
+    class Zeros:
+        def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+            return np.zeros(len(obs), dtype=np.int64)
+
+    for preprocess, kind in (("stack", np.ndarray), ("lecture", SparseFrames)):
+        cfg = pong_cfg(preprocess=preprocess, async_batch=2, max_episode_steps=10, action_set="updown")
+        collector = AsyncEpisodeCollector(make_vec_env(cfg, 4), seed=0, episodes=2)
+        batch = collector.collect(Zeros())
+        assert isinstance(batch.obs, kind) and len(batch.obs) == 20 and batch.lengths.tolist() == [10, 10]
+        collector.close()
+
+
 def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
     """AsyncEpisodeCollector: each episode's observations, actions and rewards are one env's, in order: replayed from
     a fresh reset in a single lockstep env (Pong without sticky actions starts every game the same), they come back
@@ -272,7 +290,7 @@ def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
             obs, r, *_ = single.step(np.array([a]))
             replay_obs.append(obs[0])
             replay_rew.append(r[0])
-        assert np.array_equal(np.array(replay_obs[:40]), batch.obs[rows])
+        assert np.array_equal(np.array(replay_obs[:40]), batch.obs.dense()[rows])
         assert np.array_equal(np.array(replay_rew, dtype=np.float32), batch.rewards[rows])
         assert np.array_equal(replay_obs[40], batch.final_obs[k])
     collector.close()

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pgtrain.batches import SparseFrames
 from pgtrain.nets import Policy
 
 
@@ -23,6 +24,8 @@ class Algorithm:
     name: ClassVar[str]
     collector: ClassVar[str]
     state_attrs: ClassVar[tuple[str, ...]]
+    # every network reads observations through a sparse-input first layer: SparseFrames batches stay sparse (obs_tensor)
+    sparse_obs = False
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: Any, device: torch.device) -> None:
         self.obs_space = obs_space
@@ -44,9 +47,17 @@ class Algorithm:
     def tensor(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(x, dtype=dtype, device=self.device)
 
-    def obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+    def obs_tensor(self, obs: np.ndarray | SparseFrames) -> torch.Tensor:
         """Observations as a tensor; integer ones (Pong's int8 difference frames, uint8 frame stacks) keep their dtype,
-        so a batch is not copied to float: the networks' first layers read them as they are (pgtrain.nets)."""
+        so a batch is not copied to float: the networks' first layers read them as they are (pgtrain.nets).
+        :class:`SparseFrames` become a sparse COO tensor where every network reads it (``sparse_obs``), else dense."""
+        if isinstance(obs, SparseFrames):
+            if not self.sparse_obs:
+                return torch.as_tensor(obs.dense(), device=self.device)
+            indices = torch.from_numpy(np.stack([obs.rows(), obs.cols.astype(np.int64)]))
+            size = (len(obs), obs.width)
+            coo = torch.sparse_coo_tensor(indices, torch.from_numpy(obs.values), size, is_coalesced=True, check_invariants=False)
+            return coo.to(self.device)
         if np.issubdtype(obs.dtype, np.integer):
             return torch.as_tensor(obs, device=self.device)
         return self.tensor(obs)

@@ -32,7 +32,7 @@ import torch
 from pgtrain.algos.base import Algorithm
 from pgtrain.batches import EpisodeBatch
 from pgtrain.config import Baseline, ReinforceConfig, ReturnType
-from pgtrain.nets import Policy, ValueNet, make_optimizer
+from pgtrain.nets import Policy, ValueNet, make_optimizer, reads_sparse
 from pgtrain.returns import episode_returns
 
 
@@ -49,6 +49,7 @@ class Reinforce(Algorithm):
             self.value = ValueNet(obs_space, cfg.network, cfg.hidden_sizes, cfg.activation).to(device)
             self.value_opt = make_optimizer(cfg.optimizer, self.value.parameters(), cfg.value_lr)
             self.state_attrs += ("value", "value_opt")
+        self.sparse_obs = reads_sparse(self.policy.torso)  # the value net's torso is built alike
 
     def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
         return self.policy_actions(self.policy, obs, explore)
