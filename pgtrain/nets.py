@@ -15,6 +15,7 @@ from torch import nn
 from torch.distributions import Bernoulli, Categorical, Distribution, Independent, Normal
 from torch.nn import functional as F
 
+from pgtrain.batches import SparseFrames
 from pgtrain.config import Activation, DiscreteHead
 from pgtrain.errors import PgtrainError
 
@@ -137,18 +138,17 @@ class _SparseRowsMatmul(torch.autograd.Function):
         return grad_x, grad_w, None, None, None, None
 
 
-def sparse_matmul_numpy(x: np.ndarray, weight: np.ndarray, max_density: float) -> np.ndarray:
-    """``x @ weight`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros and ``weight`` ``(D, H)`` -> ``(B, H)``:
-    row i sums the weight rows of its nonzero inputs times their values (a ``(B, nnz)`` matrix of those values times the
-    ``(nnz, H)`` gathered rows); the dense product when more than ``max_density`` of ``x`` is nonzero."""
-    flat_x = x.reshape(-1)
-    flat = np.flatnonzero(flat_x != 0)  # of a bool array: numpy's nonzero of int8 is ten times slower
-    if len(flat) > max_density * flat_x.size:
-        return x.astype(weight.dtype) @ weight
-    rows, cols = np.divmod(flat, x.shape[1])
-    values = np.zeros((len(x), len(flat)), dtype=weight.dtype)
-    values[rows, np.arange(len(flat))] = flat_x[flat]
-    return values @ weight.take(cols, axis=0)
+def sparse_matmul_numpy(x: np.ndarray | SparseFrames, weight: np.ndarray, max_density: float) -> np.ndarray:
+    """``x @ weight`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros (or its :class:`SparseFrames`) and
+    ``weight`` ``(D, H)`` -> ``(B, H)``: row i sums the weight rows of its nonzero inputs times their values (a
+    ``(B, nnz)`` matrix of those values times the ``(nnz, H)`` gathered rows); the dense product when more than
+    ``max_density`` of ``x`` is nonzero."""
+    frames = x if isinstance(x, SparseFrames) else SparseFrames.of(x)
+    if len(frames.cols) > max_density * len(frames) * frames.width:
+        return (frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype) @ weight
+    values = np.zeros((len(frames), len(frames.cols)), dtype=weight.dtype)
+    values[frames.rows(), np.arange(len(frames.cols))] = frames.values
+    return values @ weight.take(frames.cols, axis=0)
 
 
 def mlp_out_dim(in_dim: int, hidden_sizes: Sequence[int]) -> int:
@@ -296,8 +296,9 @@ class Policy(nn.Module):
             return (out.squeeze(-1) > 0).float()
         return out
 
-    def act_numpy(self, obs: np.ndarray, explore: bool) -> np.ndarray | None:
-        """:meth:`sample` (``explore``) or :meth:`mode` of a small batch ``(B, *obs_shape)`` -> int64 actions ``(B,)``,
+    def act_numpy(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
+        """:meth:`sample` (``explore``) or :meth:`mode` of a small batch ``(B, *obs_shape)`` (or its
+        :class:`SparseFrames`) -> int64 actions ``(B,)``,
         computed in numpy; None where that does not apply (no sparse-input MLP torso, a Gaussian head, weights off the
         CPU, more than ``NUMPY_ACT_MAX_BATCH`` observations).
 
@@ -354,7 +355,7 @@ def reads_sparse(torso: nn.Module) -> bool:
     return bool(weighted) and isinstance(weighted[0], SparseInputLinear)
 
 
-def _numpy_forward(leaves: list[nn.Module], x: np.ndarray) -> np.ndarray:
+def _numpy_forward(leaves: list[nn.Module], x: np.ndarray | SparseFrames) -> np.ndarray:
     """The layers ``leaves`` (from :func:`_numpy_leaves`) applied to ``x`` ``(B, ...)`` in numpy -> ``(B, width)``."""
     for m in leaves:
         if isinstance(m, SparseInputLinear):
@@ -365,7 +366,7 @@ def _numpy_forward(leaves: list[nn.Module], x: np.ndarray) -> np.ndarray:
             x = np.maximum(x, 0, out=x)
         elif isinstance(m, nn.Tanh):
             x = np.tanh(x, out=x)
-        else:  # nn.Flatten
+        elif not isinstance(x, SparseFrames):  # nn.Flatten (SparseFrames are flat)
             x = x.reshape(len(x), -1)
     return x
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from pgtrain.batches import SparseFrames
 from pgtrain.config import DiscreteHead, PongConfig
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.pong import ALE_DOWN, ALE_UP, LectureFrames, LectureFramesVector, TwoActions, lecture_frame
@@ -248,7 +249,6 @@ def test_async_batches_give_each_env_the_lockstep_frames() -> None:
 def test_async_collector_keeps_frame_stacks_dense() -> None:
     """AsyncEpisodeCollector: lecture frames are kept sparse (SparseFrames), other observations (frame stacks) as
     they are."""
-    from pgtrain.batches import SparseFrames
     from pgtrain.collectors import AsyncEpisodeCollector
 
     class Zeros:
@@ -388,8 +388,9 @@ def test_numpy_acting_has_the_torch_policys_law(head: str, hidden: list[int], ac
             sampled = np.concatenate([policy.sample(torch.as_tensor(x)).numpy() for _ in range(20)])
         np.testing.assert_allclose(_numpy_forward(policy.numpy_leaves, x), features, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(policy.act_numpy(x, explore=False), mode)
+        np.testing.assert_array_equal(policy.act_numpy(SparseFrames.of(x), explore=False), mode)  # the async collector's
         torch.manual_seed(3)
-        numpy_sampled = np.concatenate([policy.act_numpy(x, explore=True) for _ in range(20)])
+        numpy_sampled = np.concatenate([policy.act_numpy(x if i % 2 else SparseFrames.of(x), explore=True) for i in range(20)])
         assert numpy_sampled.dtype == np.int64 and 0 < numpy_sampled.mean() < 1
         np.testing.assert_array_equal(numpy_sampled, sampled)
         seen.append(features)

@@ -36,8 +36,9 @@ class Algorithm:
         # the fraction of the run's env-step budget done, set by the workspace before each update (for schedules)
         self.progress = 0.0
 
-    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        """Actions for a batch of observations ``(N, *obs_shape)``: sampled when ``explore``, else the mode."""
+    def act(self, obs: np.ndarray | SparseFrames, explore: bool = True) -> np.ndarray:
+        """Actions for a batch of observations ``(N, *obs_shape)`` (or their :class:`SparseFrames`, from ale-py's async
+        mode): sampled when ``explore``, else the mode."""
         raise NotImplementedError
 
     def update(self, batch: Any) -> dict[str, float]:
@@ -62,7 +63,7 @@ class Algorithm:
             return torch.as_tensor(obs, device=self.device)
         return self.tensor(obs)
 
-    def policy_actions(self, policy: Policy, obs: np.ndarray, explore: bool) -> np.ndarray:
+    def policy_actions(self, policy: Policy, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray:
         """``policy``'s actions for ``obs`` ``(N, *obs_shape)``, sampled when ``explore``, else the mode, as the envs take
         them: in numpy where the policy can (:meth:`Policy.act_numpy`, the same law without torch's per-call cost), else
         through torch."""

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from pgtrain.algos.base import Algorithm
-from pgtrain.batches import EpisodeBatch
+from pgtrain.batches import EpisodeBatch, SparseFrames
 from pgtrain.config import Baseline, ReinforceConfig, ReturnType
 from pgtrain.nets import Policy, ValueNet, make_optimizer, reads_sparse
 from pgtrain.returns import episode_returns
@@ -51,7 +51,7 @@ class Reinforce(Algorithm):
             self.state_attrs += ("value", "value_opt")
         self.sparse_obs = reads_sparse(self.policy.torso)  # the value net's torso is built alike
 
-    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+    def act(self, obs: np.ndarray | SparseFrames, explore: bool = True) -> np.ndarray:
         return self.policy_actions(self.policy, obs, explore)
 
     def update(self, batch: EpisodeBatch) -> dict[str, float]:

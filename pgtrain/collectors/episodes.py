@@ -132,9 +132,13 @@ class EpisodeCollector(Collector):
         while len(self.ready) < self.episodes:
             if self.env_steps >= self.limit:  # the budget is spent: the finished episodes wait (see pgtrain.collectors)
                 return None
-            self.send(algo.act(self.obs, explore=True))
+            self.send(algo.act(self._policy_obs(), explore=True))
             self.receive()
         return episode_batch(self.take(self.episodes))
+
+    def _policy_obs(self) -> np.ndarray | SparseFrames:
+        """The observations in hand as the policy is given them."""
+        return self.obs
 
     def partial_batch(self) -> EpisodeBatch | None:
         """The oldest finished episodes, at most ``episodes`` of them: a whole batch while enough wait (the last step can
@@ -182,10 +186,18 @@ class AsyncEpisodeCollector(EpisodeCollector):
         super().__init__(envs, seed, episodes)
         self.outstanding = np.zeros(self.num_envs, dtype=bool)
         self.running = [_Running() for _ in range(self.num_envs)]
+        self.frames: SparseFrames | None = None  # the SparseFrames of self.obs, once found (_policy_obs)
+
+    def _policy_obs(self) -> np.ndarray | SparseFrames:
+        """Flat integer observations (Pong's lecture frames) as their :class:`SparseFrames`, found once for the policy
+        and the running episodes; others as they are."""
+        if self.frames is None and self.obs.ndim == 2 and np.issubdtype(self.obs.dtype, np.integer):
+            self.frames = SparseFrames.of(self.obs)
+        return self.frames if self.frames is not None else self.obs
 
     def send(self, actions: np.ndarray) -> None:
-        sparse = self.obs.ndim == 2 and np.issubdtype(self.obs.dtype, np.integer)
-        frames = SparseFrames.of(self.obs) if sparse else None
+        frames = self._policy_obs()
+        frames = frames if isinstance(frames, SparseFrames) else None
         ends = np.cumsum(frames.counts).tolist() if frames is not None else []
         with atomic():
             for k, env in enumerate(self.ids.tolist()):
@@ -211,7 +223,7 @@ class AsyncEpisodeCollector(EpisodeCollector):
         tr = Transition(None, actions, rewards, next_obs, terminated, truncated, valid)
         self.outstanding[ids] = False
         self.prev_done[ids] = terminated | truncated
-        self.obs, self.ids = next_obs, ids
+        self.obs, self.ids, self.frames = next_obs, ids, None
         return tr
 
     def _keep(self, tr: Transition) -> Transition:
