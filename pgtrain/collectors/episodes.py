@@ -155,16 +155,25 @@ class _Running:
     def __init__(self) -> None:
         self.cols: list[np.ndarray] = []
         self.values: list[np.ndarray] = []
-        self.counts: list[int] = []
         self.frames: list[np.ndarray] = []
         self.actions: list[Any] = []
         self.rewards: list[float] = []
+
+    def add(self, cols: np.ndarray, values: np.ndarray, action: Any) -> None:
+        self.cols.append(cols)
+        self.values.append(values)
+        self.actions.append(action)
+
+    def add_frame(self, frame: np.ndarray, action: Any) -> None:
+        self.frames.append(frame)
+        self.actions.append(action)
 
     def obs(self, width: int) -> np.ndarray | SparseFrames:
         """The episode's observations ``(L, *obs_shape)``; ``width``: a flat observation's."""
         if self.frames:
             return np.stack(self.frames)
-        return SparseFrames(np.concatenate(self.cols), np.concatenate(self.values), np.array(self.counts), width)
+        counts = np.array([len(c) for c in self.cols])
+        return SparseFrames(np.concatenate(self.cols), np.concatenate(self.values), counts, width)
 
 
 class AsyncEpisodeCollector(EpisodeCollector):
@@ -197,21 +206,19 @@ class AsyncEpisodeCollector(EpisodeCollector):
 
     def send(self, actions: np.ndarray) -> None:
         frames = self._policy_obs()
-        frames = frames if isinstance(frames, SparseFrames) else None
-        ends = np.cumsum(frames.counts).tolist() if frames is not None else []
+        # the envs whose step is the autoreset that follows an episode's end carry no transition: nothing is kept
+        steps = zip(self.ids.tolist(), self.prev_done[self.ids].tolist(), actions.tolist(), strict=True)
         with atomic():
-            for k, env in enumerate(self.ids.tolist()):
-                if self.prev_done[env]:  # the step is the autoreset that follows an episode's end: no transition
-                    continue
-                ep = self.running[env]
-                if frames is not None:
-                    begin = ends[k - 1] if k else 0
-                    ep.cols.append(frames.cols[begin : ends[k]])
-                    ep.values.append(frames.values[begin : ends[k]])
-                    ep.counts.append(ends[k] - begin)
-                else:
-                    ep.frames.append(self.obs[k].copy())
-                ep.actions.append(actions[k])
+            if isinstance(frames, SparseFrames):
+                begin = 0
+                for (env, autoreset, action), end in zip(steps, np.cumsum(frames.counts).tolist(), strict=True):
+                    if not autoreset:
+                        self.running[env].add(frames.cols[begin:end], frames.values[begin:end], action)
+                    begin = end
+            else:
+                for k, (env, autoreset, action) in enumerate(steps):
+                    if not autoreset:
+                        self.running[env].add_frame(self.obs[k].copy(), action)
             self.outstanding[self.ids] = True
             super().send(actions)
 
@@ -228,15 +235,15 @@ class AsyncEpisodeCollector(EpisodeCollector):
 
     def _keep(self, tr: Transition) -> Transition:
         """Add each valid step's reward to its env's running episode; an episode that ends here goes to ``ready``."""
-        ids = self.ids.tolist()
+        ids, rewards = self.ids.tolist(), tr.rewards.tolist()
         for k in np.flatnonzero(tr.valid).tolist():
-            self.running[ids[k]].rewards.append(float(tr.rewards[k]))
+            self.running[ids[k]].rewards.append(rewards[k])
         for k in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid).tolist():
             ep, self.running[ids[k]] = self.running[ids[k]], _Running()
             obs = ep.obs(self.obs.shape[-1])
-            rewards = np.array(ep.rewards, dtype=np.float32)
-            self.ready.append(Trajectory(obs, np.array(ep.actions), rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
-            self.finished.append(Episode(float(rewards.sum()), len(rewards), self.env_steps))
+            ep_rewards = np.array(ep.rewards, dtype=np.float32)
+            self.ready.append(Trajectory(obs, np.array(ep.actions), ep_rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
+            self.finished.append(Episode(float(ep_rewards.sum()), len(ep_rewards), self.env_steps))
         return tr
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
