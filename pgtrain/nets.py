@@ -145,10 +145,17 @@ def sparse_matmul_numpy(x: np.ndarray | SparseFrames, weight: np.ndarray, max_de
     ``max_density`` of ``x`` is nonzero."""
     frames = x if isinstance(x, SparseFrames) else SparseFrames.of(x)
     if len(frames.cols) > max_density * len(frames) * frames.width:
-        return (frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype) @ weight
+        return matmul_numpy((frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype), weight)
     values = np.zeros((len(frames), len(frames.cols)), dtype=weight.dtype)
     values[frames.rows(), np.arange(len(frames.cols))] = frames.values
-    return values @ weight.take(frames.cols, axis=0)
+    return matmul_numpy(values, weight.take(frames.cols, axis=0))
+
+
+def matmul_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of float32 arrays, computed by torch on views of them: numpy's OpenBLAS starts its own threads for
+    products above ~260k multiply-adds (16 Pong frames' first layer) and spins them on the cores the emulators need;
+    torch keeps to ``device.torch_threads``."""
+    return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
 def mlp_out_dim(in_dim: int, hidden_sizes: Sequence[int]) -> int:
@@ -310,9 +317,8 @@ class Policy(nn.Module):
         """
         if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH or self.head.weight.device.type != "cpu":
             return None
-        out = _numpy_forward(self.numpy_leaves, obs) @ _numpy(self.head.weight).T + _numpy(
-            self.head.bias
-        )  # (B, n) logits, or (B, 1) for bernoulli
+        features = _numpy_forward(self.numpy_leaves, obs)
+        out = matmul_numpy(features, _numpy(self.head.weight).T) + _numpy(self.head.bias)  # (B, n) logits; (B, 1) bernoulli
         if self.kind == "bernoulli":
             z = out[:, 0]
             if not explore:
@@ -360,7 +366,7 @@ def _numpy_forward(leaves: list[nn.Module], x: np.ndarray | SparseFrames) -> np.
         if isinstance(m, SparseInputLinear):
             x = sparse_matmul_numpy(x, _numpy(m.weight), m.max_density) + _numpy(m.bias)
         elif isinstance(m, nn.Linear):
-            x = x @ _numpy(m.weight).T + _numpy(m.bias)
+            x = matmul_numpy(x, _numpy(m.weight).T) + _numpy(m.bias)
         elif isinstance(m, nn.ReLU):
             x = np.maximum(x, 0, out=x)
         elif isinstance(m, nn.Tanh):
