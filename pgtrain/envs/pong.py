@@ -143,7 +143,9 @@ class LectureFramesVector(VectorWrapper):
         else:
             cur = lecture_frame(obs.reshape(len(obs), *obs.shape[-3:]))
         diff = cur - self.prev[ids]
-        diff[self.fresh[ids]] = 0
+        fresh = self.fresh[ids]
+        if fresh.any():  # rare: a game's first frame
+            diff[fresh] = 0
         self.prev[ids] = cur
         self.fresh[ids] = False
         self.last = diff
