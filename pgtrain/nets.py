@@ -305,9 +305,8 @@ class Policy(nn.Module):
 
     def act_numpy(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
         """:meth:`sample` (``explore``) or :meth:`mode` of a small batch ``(B, *obs_shape)`` (or its
-        :class:`SparseFrames`) -> int64 actions ``(B,)``,
-        computed in numpy; None where that does not apply (no sparse-input MLP torso, a Gaussian head, weights off the
-        CPU, more than ``NUMPY_ACT_MAX_BATCH`` observations).
+        :class:`SparseFrames`) -> int64 actions ``(B,)``, computed in numpy; None where that does not apply (no
+        sparse-input MLP torso, a Gaussian head, weights off the CPU, more than ``NUMPY_ACT_MAX_BATCH`` observations).
 
         The same law as :meth:`sample`: the same probabilities (to float rounding) and the same uniform draws from
         torch's global generator, so the run's seed and a checkpoint's RNG state still decide the actions. Why: Pong's
