@@ -43,7 +43,7 @@ class SparseFrames:
     about 30 nonzero values in 6400: an episode so stored takes ~1/70 of the bytes, and the update's sparse first
     layer reads its entries without scanning a dense batch (:meth:`pgtrain.algos.base.Algorithm.obs_tensor`)."""
 
-    cols: np.ndarray  # (nnz,) int16
+    cols: np.ndarray  # (nnz,) int16 (int32 for rows wider than 32,768)
     values: np.ndarray  # (nnz,) the observations' dtype
     counts: np.ndarray  # (N,) int64
     width: int
@@ -54,7 +54,8 @@ class SparseFrames:
         flat_x = x.reshape(-1)
         flat = np.flatnonzero(flat_x != 0)  # of a bool array: numpy's nonzero of int8 is ten times slower
         rows, cols = np.divmod(flat, x.shape[1])
-        return cls(cols.astype(np.int16), flat_x[flat], np.bincount(rows, minlength=len(x)), x.shape[1])
+        col_type = np.int16 if x.shape[1] <= np.iinfo(np.int16).max + 1 else np.int32
+        return cls(cols.astype(col_type), flat_x[flat], np.bincount(rows, minlength=len(x)), x.shape[1])
 
     @classmethod
     def concat(cls, parts: Sequence[SparseFrames]) -> SparseFrames:

@@ -172,3 +172,6 @@ def test_sparse_frames_round_trip():
     assert len(s) == 5 and s.counts.tolist() == np.count_nonzero(x, axis=1).tolist() and s.cols.dtype == np.int16
     np.testing.assert_array_equal(s.dense(), x)
     np.testing.assert_array_equal(SparseFrames.concat([s, SparseFrames.of(x[:2])]).dense(), np.concatenate([x, x[:2]]))
+    wide = np.zeros((2, 40_000), dtype=np.int8)
+    wide[1, 39_999] = -1
+    np.testing.assert_array_equal(SparseFrames.of(wide).dense(), wide)  # column indices past int16
