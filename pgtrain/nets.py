@@ -15,6 +15,7 @@ from torch import nn
 from torch.distributions import Bernoulli, Categorical, Distribution, Independent, Normal
 from torch.nn import functional as F
 
+from pgtrain.batches import SparseFrames
 from pgtrain.config import Activation, DiscreteHead
 from pgtrain.errors import PgtrainError
 
@@ -70,14 +71,24 @@ class SparseInputLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, in_features)``: dense, or a sparse COO tensor with coalesced (row-major) indices, whose entries
+        are used as they are (:class:`~pgtrain.batches.SparseFrames` batches, :meth:`Algorithm.obs_tensor`)."""
+        if x.is_sparse:
+            rows, cols = x._indices()
+            offsets = torch.searchsorted(rows, torch.arange(len(x), device=rows.device))
+            return self._sparse(x, rows, cols, x._values(), offsets)
         if x.dim() == 2 and self._looks_sparse(x):
             rows, cols, vals, offsets = _nonzeros(x)
             if len(cols) <= self.max_density * x.numel():  # else dense after all: fall through
-                vals = vals.to(self.weight.dtype)
-                if not torch.is_grad_enabled():  # acting: the embedding bag alone, without the autograd node's cost
-                    return F.embedding_bag(cols, self.weight, offsets, mode="sum", per_sample_weights=vals) + self.bias
-                return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals, offsets) + self.bias
+                return self._sparse(x, rows, cols, vals, offsets)
         return torch.matmul(x.to(self.weight.dtype), self.weight) + self.bias
+
+    def _sparse(self, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """x W + b from x's nonzero entries (see :func:`_nonzeros`)."""
+        vals = vals.to(self.weight.dtype)
+        if not torch.is_grad_enabled():  # acting: the embedding bag alone, without the autograd node's cost
+            return F.embedding_bag(cols, self.weight, offsets, mode="sum", per_sample_weights=vals) + self.bias
+        return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals, offsets) + self.bias
 
     def _looks_sparse(self, x: torch.Tensor) -> bool:
         probe = x[: self.PROBE_ROWS]
@@ -125,6 +136,26 @@ class _SparseRowsMatmul(torch.autograd.Function):
             offsets = torch.searchsorted(by_col, torch.arange(weight.shape[0], device=by_col.device))
             grad_w = F.embedding_bag(rows[order], grad_out.contiguous(), offsets, mode="sum", per_sample_weights=vals[order])
         return grad_x, grad_w, None, None, None, None
+
+
+def sparse_matmul_numpy(x: np.ndarray | SparseFrames, weight: np.ndarray, max_density: float) -> np.ndarray:
+    """``x @ weight`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros (or its :class:`SparseFrames`) and
+    ``weight`` ``(D, H)`` -> ``(B, H)``: row i sums the weight rows of its nonzero inputs times their values (a
+    ``(B, nnz)`` matrix of those values times the ``(nnz, H)`` gathered rows); the dense product when more than
+    ``max_density`` of ``x`` is nonzero."""
+    frames = x if isinstance(x, SparseFrames) else SparseFrames.of(x)
+    if len(frames.cols) > max_density * len(frames) * frames.width:
+        return matmul_numpy((frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype), weight)
+    values = np.zeros((len(frames), len(frames.cols)), dtype=weight.dtype)
+    values[frames.rows(), np.arange(len(frames.cols))] = frames.values
+    return matmul_numpy(values, weight.take(frames.cols, axis=0))
+
+
+def matmul_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of float32 arrays, computed by torch on views of them: numpy's OpenBLAS starts its own threads for
+    products above ~260k multiply-adds (16 Pong frames' first layer) and spins them on the cores the emulators need;
+    torch keeps to ``device.torch_threads``."""
+    return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
 def mlp_out_dim(in_dim: int, hidden_sizes: Sequence[int]) -> int:
@@ -234,6 +265,8 @@ class Policy(nn.Module):
             act_dim = int(np.prod(action_space.shape))
             self.head = nn.Linear(width, act_dim)
             self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+        # the layers act_numpy runs (a list, not a ModuleList: the modules are the torso's, registered there)
+        self.numpy_leaves = _numpy_leaves(self.torso) if self.kind != "gaussian" else None
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
         """pi(.|s) for a batch of observations ``(B, *obs_shape)``; samples have shape ``(B,)`` or ``(B, act_dim)``."""
@@ -269,6 +302,77 @@ class Policy(nn.Module):
         if self.kind == "bernoulli":
             return (out.squeeze(-1) > 0).float()
         return out
+
+    def act_numpy(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
+        """:meth:`sample` (``explore``) or :meth:`mode` of a small batch ``(B, *obs_shape)`` (or its
+        :class:`SparseFrames`) -> int64 actions ``(B,)``, computed in numpy; None where that does not apply (no
+        sparse-input MLP torso, a Gaussian head, weights off the CPU, more than ``NUMPY_ACT_MAX_BATCH`` observations).
+
+        The same law as :meth:`sample`: the same probabilities (to float rounding) and the same uniform draws from
+        torch's global generator, so the run's seed and a checkpoint's RNG state still decide the actions. Why: Pong's
+        env-step loop acts on 8 frames at a time, where torch's fixed cost per call (a dozen ops and module calls,
+        ~170 us) is several times the maths; the weights are read through numpy views of the parameters' storage,
+        so every optimiser step is seen without a copy.
+        """
+        if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH or self.head.weight.device.type != "cpu":
+            return None
+        features = _numpy_forward(self.numpy_leaves, obs)
+        out = matmul_numpy(features, _numpy(self.head.weight).T) + _numpy(self.head.bias)  # (B, n) logits; (B, 1) bernoulli
+        if self.kind == "bernoulli":
+            z = out[:, 0]
+            if not explore:
+                return (z > 0).astype(np.int64)
+            return (torch.rand(len(z)).numpy() < _sigmoid(z)).astype(np.int64)
+        if not explore:
+            return out.argmax(-1)
+        e = np.exp(out - out.max(-1, keepdims=True))
+        cdf = np.cumsum(e, -1) / e.sum(-1, keepdims=True)
+        u = torch.rand(len(out), 1).numpy()
+        return np.minimum((cdf < u).sum(-1), out.shape[-1] - 1)
+
+
+# Policy.act_numpy: batches of at most this many observations (the env-step loop's); larger ones go through torch.
+NUMPY_ACT_MAX_BATCH = 64
+
+
+def _numpy(p: torch.Tensor) -> np.ndarray:
+    """A parameter's values as a numpy view of its storage (no copy: later in-place updates show through)."""
+    return p.detach().numpy()
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z), in float64: e^-z overflows only below z = -709, where the probability is 0 anyway."""
+    return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+
+
+def _numpy_leaves(torso: nn.Module) -> list[nn.Module] | None:
+    """The torso's layers in order, when it is an MLP with a :class:`SparseInputLinear` first layer (the torso whose
+    acting torch's per-call cost dominates) that :func:`_numpy_forward` can run, else None."""
+    leaves = [m for m in torso.modules() if not list(m.children())]
+    supported = (SparseInputLinear, nn.Linear, nn.ReLU, nn.Tanh, nn.Flatten)
+    return leaves if reads_sparse(torso) and all(isinstance(m, supported) for m in leaves) else None
+
+
+def reads_sparse(torso: nn.Module) -> bool:
+    """Whether ``torso``'s first layer is a :class:`SparseInputLinear` (so it can take sparse COO batches)."""
+    weighted = [m for m in torso.modules() if isinstance(m, (nn.Linear, nn.Conv2d, SparseInputLinear))]
+    return bool(weighted) and isinstance(weighted[0], SparseInputLinear)
+
+
+def _numpy_forward(leaves: list[nn.Module], x: np.ndarray | SparseFrames) -> np.ndarray:
+    """The layers ``leaves`` (from :func:`_numpy_leaves`) applied to ``x`` ``(B, ...)`` in numpy -> ``(B, width)``."""
+    for m in leaves:
+        if isinstance(m, SparseInputLinear):
+            x = sparse_matmul_numpy(x, _numpy(m.weight), m.max_density) + _numpy(m.bias)
+        elif isinstance(m, nn.Linear):
+            x = matmul_numpy(x, _numpy(m.weight).T) + _numpy(m.bias)
+        elif isinstance(m, nn.ReLU):
+            x = np.maximum(x, 0, out=x)
+        elif isinstance(m, nn.Tanh):
+            x = np.tanh(x, out=x)
+        elif not isinstance(x, SparseFrames):  # nn.Flatten (SparseFrames are flat)
+            x = x.reshape(len(x), -1)
+    return x
 
 
 def _policy_kind(action_space: gym.Space, head: DiscreteHead) -> str:

@@ -11,10 +11,11 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from pgtrain.batches import SparseFrames
 from pgtrain.config import DiscreteHead, PongConfig
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.pong import ALE_DOWN, ALE_UP, LectureFrames, LectureFramesVector, TwoActions, lecture_frame
-from pgtrain.nets import Policy, SparseInputLinear, count_parameters
+from pgtrain.nets import NUMPY_ACT_MAX_BATCH, Policy, SparseInputLinear, _numpy_forward, count_parameters, sparse_matmul_numpy
 from tests.conftest import read_summary
 
 BG = 144  # the playing field's red value; 109 is the other background colour
@@ -245,6 +246,23 @@ def test_async_batches_give_each_env_the_lockstep_frames() -> None:
     assert any(np.count_nonzero(o) for o, _ in batched[0][1:]) and not batched[0][0][0].any()
 
 
+def test_async_collector_keeps_frame_stacks_dense() -> None:
+    """AsyncEpisodeCollector: lecture frames are kept sparse (SparseFrames), other observations (frame stacks) as
+    they are."""
+    from pgtrain.collectors import AsyncEpisodeCollector
+
+    class Zeros:
+        def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
+            return np.zeros(len(obs), dtype=np.int64)
+
+    for preprocess, kind in (("stack", np.ndarray), ("lecture", SparseFrames)):
+        cfg = pong_cfg(preprocess=preprocess, async_batch=2, max_episode_steps=10, action_set="updown")
+        collector = AsyncEpisodeCollector(make_vec_env(cfg, 4), seed=0, episodes=2)
+        batch = collector.collect(Zeros())
+        assert isinstance(batch.obs, kind) and len(batch.obs) == 20 and batch.lengths.tolist() == [10, 10]
+        collector.close()
+
+
 def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
     """AsyncEpisodeCollector: each episode's observations, actions and rewards are one env's, in order: replayed from
     a fresh reset in a single lockstep env (Pong without sticky actions starts every game the same), they come back
@@ -272,7 +290,7 @@ def test_async_collector_returns_whole_episodes_that_replay_exactly() -> None:
             obs, r, *_ = single.step(np.array([a]))
             replay_obs.append(obs[0])
             replay_rew.append(r[0])
-        assert np.array_equal(np.array(replay_obs[:40]), batch.obs[rows])
+        assert np.array_equal(np.array(replay_obs[:40]), batch.obs.dense()[rows])
         assert np.array_equal(np.array(replay_rew, dtype=np.float32), batch.rewards[rows])
         assert np.array_equal(replay_obs[40], batch.final_obs[k])
     collector.close()
@@ -334,6 +352,64 @@ def test_int8_frames_give_the_float_frames_outputs_and_weight_gradients(density:
     (layer(x.float()) * g).sum().backward()
     torch.testing.assert_close(y_int, layer(x.float()).detach())
     torch.testing.assert_close(grad_int, layer.weight.grad)
+
+
+def sparse_frames(rows: int, density: float, seed: int = 0) -> np.ndarray:
+    """``(rows, 6400)`` int8 difference frames in {-1, 0, 1}, about ``2 * density`` of them nonzero; row 0 all zeros."""
+    rng = np.random.default_rng(seed)
+    x = (rng.random((rows, 6400)) < density).astype(np.int8) - (rng.random((rows, 6400)) < density).astype(np.int8)
+    x[0] = 0
+    return x
+
+
+@pytest.mark.parametrize("density", [0.004, 0.3])
+def test_numpy_sparse_product_equals_the_dense_product(density: float) -> None:
+    """sparse_matmul_numpy (the acting path) = x @ W, on sparse frames and on the dense fallback above max_density."""
+    weight = np.random.default_rng(1).standard_normal((6400, 200)).astype(np.float32)
+    x = sparse_frames(8, density)
+    np.testing.assert_allclose(sparse_matmul_numpy(x, weight, 0.05), x.astype(np.float64) @ weight, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(sparse_matmul_numpy(np.zeros_like(x), weight, 0.05), np.zeros((8, 200)))
+
+
+@pytest.mark.parametrize(("head", "hidden", "activation"), [("sigmoid", [200], "relu"), ("softmax", [16, 8], "tanh")])
+def test_numpy_acting_has_the_torch_policys_law(head: str, hidden: list[int], activation: str) -> None:
+    """Policy.act_numpy: the torso's features, the mode and the sampled actions (same torch seed) are the torch
+    forward's, for the lecture's Bernoulli net and a deeper categorical one; an in-place optimiser step is seen."""
+    torch.manual_seed(0)
+    policy = Policy(gym.spaces.Box(-1, 1, (6400,), np.int8), gym.spaces.Discrete(2), "mlp", hidden, activation, head)
+    opt = torch.optim.SGD(policy.parameters(), lr=0.05)
+    x = sparse_frames(64, 0.005)
+    seen = []
+    for _ in range(2):  # before and after an optimiser step, which updates the parameters in place
+        with torch.no_grad():
+            features = policy.torso(torch.as_tensor(x)).numpy()
+            mode = policy.mode(torch.as_tensor(x)).numpy()
+            torch.manual_seed(3)
+            sampled = np.concatenate([policy.sample(torch.as_tensor(x)).numpy() for _ in range(20)])
+        np.testing.assert_allclose(_numpy_forward(policy.numpy_leaves, x), features, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(policy.act_numpy(x, explore=False), mode)
+        np.testing.assert_array_equal(policy.act_numpy(SparseFrames.of(x), explore=False), mode)  # the async collector's
+        torch.manual_seed(3)
+        numpy_sampled = np.concatenate([policy.act_numpy(x if i % 2 else SparseFrames.of(x), explore=True) for i in range(20)])
+        assert numpy_sampled.dtype == np.int64 and 0 < numpy_sampled.mean() < 1
+        np.testing.assert_array_equal(numpy_sampled, sampled)
+        seen.append(features)
+        opt.zero_grad()
+        (-policy.distribution(torch.as_tensor(x)).log_prob(torch.ones(64)).mean()).backward()
+        opt.step()
+    assert not np.allclose(*seen)  # the step changed what both forwards computed
+
+
+def test_numpy_acting_is_declined_where_it_does_not_apply() -> None:
+    """Dense torsos, Gaussian heads and large batches are acted on through torch (act_numpy answers None)."""
+    frames = gym.spaces.Box(-1, 1, (6400,), np.int8)
+    dense = Policy(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2), "mlp", [8], "relu")
+    assert dense.numpy_leaves is None and dense.act_numpy(np.zeros((1, 4), np.float32), True) is None
+    gaussian = Policy(frames, gym.spaces.Box(-1, 1, (2,)), "mlp", [8], "relu")
+    assert gaussian.act_numpy(sparse_frames(2, 0.005), True) is None
+    lecture = Policy(frames, gym.spaces.Discrete(2), "mlp", [8], "relu", DiscreteHead.sigmoid)
+    assert lecture.act_numpy(sparse_frames(NUMPY_ACT_MAX_BATCH + 1, 0.005), True) is None
+    assert lecture.act_numpy(sparse_frames(NUMPY_ACT_MAX_BATCH, 0.005), True) is not None
 
 
 def test_integer_observations_reach_a_dense_torso_as_floats() -> None:

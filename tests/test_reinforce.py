@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pgtrain.algos.reinforce import Reinforce
-from pgtrain.batches import EpisodeBatch
+from pgtrain.batches import EpisodeBatch, SparseFrames
 from pgtrain.config import ReinforceConfig
 from pgtrain.nets import Policy
 
@@ -132,3 +132,46 @@ def test_gaussian_policy_on_continuous_actions():
         np.zeros((4, 3), np.float32), np.zeros((4, 1), np.float32), np.ones(4, np.float32), np.array([2, 2]), np.ones(2, bool)
     )
     assert np.isfinite(list(algo.update(batch).values())).all()
+
+
+@pytest.mark.parametrize("baseline", ["none", "value"])
+def test_sparse_frames_batch_gives_the_dense_batchs_update(baseline: str):
+    """An episode batch whose observations are SparseFrames (ale-py's async mode) makes the same update as the same
+    frames dense: equal metrics and equal parameters after it, for the lecture's net and with a value baseline."""
+    frames = gym.spaces.Box(-1, 1, (6400,), np.int8)
+    rng = np.random.default_rng(0)
+    obs = (rng.random((30, 6400)) < 0.005).astype(np.int8) - (rng.random((30, 6400)) < 0.005).astype(np.int8)
+    obs[0] = 0
+    dense = EpisodeBatch(
+        obs, rng.integers(0, 2, 30), rng.choice([-1.0, 0.0, 1.0], 30).astype(np.float32), np.array([12, 18]),
+        np.array([True, False]), obs[[5, 9]],
+    )  # fmt: skip
+    results = []
+    for batch in (
+        dense,
+        EpisodeBatch(SparseFrames.of(obs), *(getattr(dense, f) for f in ("actions", "rewards", "lengths", "terminated", "final_obs"))),
+    ):
+        torch.manual_seed(0)
+        cfg = ReinforceConfig(hidden_sizes=[16], activation="relu", discrete_head="sigmoid", baseline=baseline, lr=0.1)
+        algo = Reinforce(frames, gym.spaces.Discrete(2), cfg, torch.device("cpu"))
+        assert algo.sparse_obs
+        results.append((algo.update(batch), algo.state_dict()))
+    (m_dense, s_dense), (m_sparse, s_sparse) = results
+    assert m_dense.keys() == m_sparse.keys() and all(m_sparse[k] == pytest.approx(v, rel=1e-5) for k, v in m_dense.items())
+    for name in ("policy", "value") if baseline == "value" else ("policy",):
+        for key, value in s_dense[name].items():
+            torch.testing.assert_close(s_sparse[name][key], value)
+
+
+def test_sparse_frames_round_trip():
+    """SparseFrames.of / dense / concat keep every row, all-zero ones included."""
+    rng = np.random.default_rng(1)
+    x = (rng.random((5, 40)) < 0.1).astype(np.int8) - (rng.random((5, 40)) < 0.1).astype(np.int8)
+    x[[0, 3]] = 0
+    s = SparseFrames.of(x)
+    assert len(s) == 5 and s.counts.tolist() == np.count_nonzero(x, axis=1).tolist() and s.cols.dtype == np.int16
+    np.testing.assert_array_equal(s.dense(), x)
+    np.testing.assert_array_equal(SparseFrames.concat([s, SparseFrames.of(x[:2])]).dense(), np.concatenate([x, x[:2]]))
+    wide = np.zeros((2, 40_000), dtype=np.int8)
+    wide[1, 39_999] = -1
+    np.testing.assert_array_equal(SparseFrames.of(wide).dense(), wide)  # column indices past int16

@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from pgtrain.algos.base import Algorithm
-from pgtrain.batches import Rollout
+from pgtrain.batches import Rollout, SparseFrames
 from pgtrain.config import A2CConfig, CriticTarget
 from pgtrain.nets import Policy, ValueNet, make_optimizer, orthogonal_init
 from pgtrain.returns import explained_variance, gae, td_targets
@@ -92,11 +92,8 @@ class A2C(Algorithm):
             return []
         return super().nonfinite_parameters()
 
-    @torch.no_grad()
-    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        x = self.obs_tensor(obs)
-        actions = self.policy.sample(x) if explore else self.policy.mode(x)
-        return self.to_env_actions(actions)
+    def act(self, obs: np.ndarray | SparseFrames, explore: bool = True) -> np.ndarray:
+        return self.policy_actions(self.policy, obs, explore)
 
     def _forward(self, obs: torch.Tensor, n_policy: int) -> tuple[torch.distributions.Distribution, torch.Tensor]:
         """pi(.|s) for the first ``n_policy`` rows of ``obs`` ``(B, ...)`` and V(s) ``(B,)`` for all of them."""

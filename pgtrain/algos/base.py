@@ -9,6 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from pgtrain.batches import SparseFrames
+from pgtrain.nets import Policy
+
 
 class Algorithm:
     """An algorithm chooses actions and learns from a batch; it never touches envs, loggers or files.
@@ -21,6 +24,8 @@ class Algorithm:
     name: ClassVar[str]
     collector: ClassVar[str]
     state_attrs: ClassVar[tuple[str, ...]]
+    # every network reads observations through a sparse-input first layer: SparseFrames batches stay sparse (obs_tensor)
+    sparse_obs = False
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: Any, device: torch.device) -> None:
         self.obs_space = obs_space
@@ -31,8 +36,9 @@ class Algorithm:
         # the fraction of the run's env-step budget done, set by the workspace before each update (for schedules)
         self.progress = 0.0
 
-    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        """Actions for a batch of observations ``(N, *obs_shape)``: sampled when ``explore``, else the mode."""
+    def act(self, obs: np.ndarray | SparseFrames, explore: bool = True) -> np.ndarray:
+        """Actions for a batch of observations ``(N, *obs_shape)`` (or their :class:`SparseFrames`, from ale-py's async
+        mode): sampled when ``explore``, else the mode."""
         raise NotImplementedError
 
     def update(self, batch: Any) -> dict[str, float]:
@@ -42,16 +48,35 @@ class Algorithm:
     def tensor(self, x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(x, dtype=dtype, device=self.device)
 
-    def obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+    def obs_tensor(self, obs: np.ndarray | SparseFrames) -> torch.Tensor:
         """Observations as a tensor; integer ones (Pong's int8 difference frames, uint8 frame stacks) keep their dtype,
-        so a batch is not copied to float: the networks' first layers read them as they are (pgtrain.nets)."""
+        so a batch is not copied to float: the networks' first layers read them as they are (pgtrain.nets).
+        :class:`SparseFrames` become a sparse COO tensor where every network reads it (``sparse_obs``), else dense."""
+        if isinstance(obs, SparseFrames):
+            if not self.sparse_obs:
+                return torch.as_tensor(obs.dense(), device=self.device)
+            indices = torch.from_numpy(np.stack([obs.rows(), obs.cols.astype(np.int64)]))
+            size = (len(obs), obs.width)
+            coo = torch.sparse_coo_tensor(indices, torch.from_numpy(obs.values), size, is_coalesced=True, check_invariants=False)
+            return coo.to(self.device)
         if np.issubdtype(obs.dtype, np.integer):
             return torch.as_tensor(obs, device=self.device)
         return self.tensor(obs)
 
-    def to_env_actions(self, actions: torch.Tensor) -> np.ndarray:
+    def policy_actions(self, policy: Policy, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray:
+        """``policy``'s actions for ``obs`` ``(N, *obs_shape)``, sampled when ``explore``, else the mode, as the envs take
+        them: in numpy where the policy can (:meth:`Policy.act_numpy`, the same law without torch's per-call cost), else
+        through torch."""
+        actions = policy.act_numpy(obs, explore)
+        if actions is None:
+            with torch.no_grad():
+                x = self.obs_tensor(obs)
+                actions = policy.sample(x) if explore else policy.mode(x)
+        return self.to_env_actions(actions)
+
+    def to_env_actions(self, actions: torch.Tensor | np.ndarray) -> np.ndarray:
         """Discrete actions as int64 (what gymnasium's Discrete spaces accept), continuous ones as float32."""
-        out = actions.cpu().numpy()
+        out = actions.cpu().numpy() if isinstance(actions, torch.Tensor) else actions
         return out.astype(np.int64) if isinstance(self.action_space, gym.spaces.Discrete) else out.astype(np.float32)
 
     def clip_grads(self, params: Any) -> float:

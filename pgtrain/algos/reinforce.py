@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from pgtrain.algos.base import Algorithm
-from pgtrain.batches import EpisodeBatch
+from pgtrain.batches import EpisodeBatch, SparseFrames
 from pgtrain.config import Baseline, ReinforceConfig, ReturnType
-from pgtrain.nets import Policy, ValueNet, make_optimizer
+from pgtrain.nets import Policy, ValueNet, make_optimizer, reads_sparse
 from pgtrain.returns import episode_returns
 
 
@@ -49,12 +49,10 @@ class Reinforce(Algorithm):
             self.value = ValueNet(obs_space, cfg.network, cfg.hidden_sizes, cfg.activation).to(device)
             self.value_opt = make_optimizer(cfg.optimizer, self.value.parameters(), cfg.value_lr)
             self.state_attrs += ("value", "value_opt")
+        self.sparse_obs = reads_sparse(self.policy.torso)  # the value net's torso is built alike
 
-    @torch.no_grad()
-    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray:
-        x = self.obs_tensor(obs)
-        actions = self.policy.sample(x) if explore else self.policy.mode(x)
-        return self.to_env_actions(actions)
+    def act(self, obs: np.ndarray | SparseFrames, explore: bool = True) -> np.ndarray:
+        return self.policy_actions(self.policy, obs, explore)
 
     def update(self, batch: EpisodeBatch) -> dict[str, float]:
         cfg = self.cfg

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from pgtrain.batches import Episode, Transition
+from pgtrain.batches import Episode, SparseFrames, Transition
 from pgtrain.envs import clip_actions
 from pgtrain.envs.normalize import inner, load_normalization_state, normalization_state
 from pgtrain.envs.state import env_state, from_saved, load_env_state, to_saved
@@ -18,7 +18,7 @@ from pgtrain.interrupts import atomic
 
 
 class Actor(Protocol):
-    def act(self, obs: np.ndarray, explore: bool = True) -> np.ndarray: ...
+    def act(self, obs: np.ndarray | SparseFrames, explore: bool = True) -> np.ndarray: ...
 
 
 class Collector:

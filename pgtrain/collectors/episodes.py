@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from pgtrain.batches import Episode, EpisodeBatch, Trajectory, Transition, episode_batch
+from pgtrain.batches import Episode, EpisodeBatch, SparseFrames, Trajectory, Transition, episode_batch
 from pgtrain.collectors.base import Actor, Collector
 from pgtrain.envs.state import from_saved, to_saved
 from pgtrain.interrupts import atomic
@@ -132,9 +132,13 @@ class EpisodeCollector(Collector):
         while len(self.ready) < self.episodes:
             if self.env_steps >= self.limit:  # the budget is spent: the finished episodes wait (see pgtrain.collectors)
                 return None
-            self.send(algo.act(self.obs, explore=True))
+            self.send(algo.act(self._policy_obs(), explore=True))
             self.receive()
         return episode_batch(self.take(self.episodes))
+
+    def _policy_obs(self) -> np.ndarray | SparseFrames:
+        """The observations in hand as the policy is given them."""
+        return self.obs
 
     def partial_batch(self) -> EpisodeBatch | None:
         """The oldest finished episodes, at most ``episodes`` of them: a whole batch while enough wait (the last step can
@@ -143,37 +147,78 @@ class EpisodeCollector(Collector):
         return episode_batch(self.take(self.episodes)) if self.ready else None
 
 
+class _Running:
+    """One env's running episode in :class:`AsyncEpisodeCollector`: its steps so far; flat integer observations (Pong's
+    lecture frames) as their nonzero entries (slices of the :class:`SparseFrames` of the batch each was sent in),
+    others (frame stacks) as copies."""
+
+    def __init__(self) -> None:
+        self.cols: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.frames: list[np.ndarray] = []
+        self.actions: list[Any] = []
+        self.rewards: list[float] = []
+
+    def add(self, cols: np.ndarray, values: np.ndarray, action: Any) -> None:
+        self.cols.append(cols)
+        self.values.append(values)
+        self.actions.append(action)
+
+    def add_frame(self, frame: np.ndarray, action: Any) -> None:
+        self.frames.append(frame)
+        self.actions.append(action)
+
+    def obs(self, width: int) -> np.ndarray | SparseFrames:
+        """The episode's observations ``(L, *obs_shape)``; ``width``: a flat observation's."""
+        if self.frames:
+            return np.stack(self.frames)
+        counts = np.array([len(c) for c in self.cols])
+        return SparseFrames(np.concatenate(self.cols), np.concatenate(self.values), counts, width)
+
+
 class AsyncEpisodeCollector(EpisodeCollector):
     """Whole episodes from ale-py's async mode (``env.async_batch``, envpool's scheme).
 
     Each vector step sends the actions of the batch in hand and returns the first ``B`` envs to finish a step, named
     by ``info["env_id"]``, while the other envs' emulators keep running: the emulator threads never wait for the
-    policy. An env's step result comes back in a later batch than the one its action was chosen in, so the collector
-    keeps each env's observation and action until then (``sent_obs``, ``sent_act``). Buffer rows are batches and
-    ``buf_ids`` names each column's env; an episode is gathered, when it ends, from the rows where its env appears
-    since the episode began (one vectorised lookup). Envs returned without an action outstanding (their first frame
-    after the reset) or after their episode ended (the autoreset step) carry no transition. Episode returns and lengths
-    are summed here: gymnasium's episode statistics wrapper needs lockstep batches.
+    policy. An env's step result comes back in a later batch than the one its action was chosen in, so each env's
+    running episode is kept on its own (:class:`_Running`): the observation and action as they are sent, the reward
+    when the result comes back, and the episode goes to ``ready`` when it ends. Observations are kept by their nonzero
+    entries (:class:`~pgtrain.batches.SparseFrames`: Pong's difference frames are ~0.5 % nonzero), so a step costs a
+    few hundred bytes, not 6400, and the batch reaches the update without a dense copy. Envs returned without an action
+    outstanding (their first frame after the reset) or after their episode ended (the autoreset step) carry no
+    transition. Episode returns and lengths are summed here: gymnasium's episode statistics wrapper needs lockstep
+    batches. ale-py's emulator state cannot be saved, so running episodes are not either (see :meth:`load_state_dict`).
     """
-
-    _BUFFERS = ("buf_obs", "buf_act", "buf_rew", "buf_ids")
 
     def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
         super().__init__(envs, seed, episodes)
-        batch = envs.unwrapped.batch_size
-        self.buf_rew = np.zeros((self.capacity, batch), dtype=np.float32)
-        self.buf_ids = np.zeros((self.capacity, batch), dtype=np.int32)
-        self.sent_obs: np.ndarray | None = None
-        self.sent_act: np.ndarray | None = None
         self.outstanding = np.zeros(self.num_envs, dtype=bool)
+        self.running = [_Running() for _ in range(self.num_envs)]
+        self.frames: SparseFrames | None = None  # the SparseFrames of self.obs, once found (_policy_obs)
+
+    def _policy_obs(self) -> np.ndarray | SparseFrames:
+        """Flat integer observations (Pong's lecture frames) as their :class:`SparseFrames`, found once for the policy
+        and the running episodes; others as they are."""
+        if self.frames is None and self.obs.ndim == 2 and np.issubdtype(self.obs.dtype, np.integer):
+            self.frames = SparseFrames.of(self.obs)
+        return self.frames if self.frames is not None else self.obs
 
     def send(self, actions: np.ndarray) -> None:
-        if self.sent_obs is None:
-            self.sent_obs = np.zeros((self.num_envs, *self.obs.shape[1:]), dtype=self.obs.dtype)
-            self.sent_act = np.zeros((self.num_envs, *actions.shape[1:]), dtype=actions.dtype)
+        frames = self._policy_obs()
+        # the envs whose step is the autoreset that follows an episode's end carry no transition: nothing is kept
+        steps = zip(self.ids.tolist(), self.prev_done[self.ids].tolist(), actions.tolist(), strict=True)
         with atomic():
-            self.sent_obs[self.ids] = self.obs
-            self.sent_act[self.ids] = actions  # type: ignore[index]
+            if isinstance(frames, SparseFrames):
+                begin = 0
+                for (env, autoreset, action), end in zip(steps, np.cumsum(frames.counts).tolist(), strict=True):
+                    if not autoreset:
+                        self.running[env].add(frames.cols[begin:end], frames.values[begin:end], action)
+                    begin = end
+            else:
+                for k, (env, autoreset, action) in enumerate(steps):
+                    if not autoreset:
+                        self.running[env].add_frame(self.obs[k].copy(), action)
             self.outstanding[self.ids] = True
             super().send(actions)
 
@@ -182,35 +227,26 @@ class AsyncEpisodeCollector(EpisodeCollector):
         ids = info["env_id"]
         valid = self.outstanding[ids] & ~self.prev_done[ids]
         self.env_steps += int(valid.sum())
-        tr = Transition(self.sent_obs[ids], self.sent_act[ids], rewards, next_obs, terminated, truncated, valid)  # type: ignore[index]
+        tr = Transition(None, actions, rewards, next_obs, terminated, truncated, valid)
         self.outstanding[ids] = False
         self.prev_done[ids] = terminated | truncated
-        self.obs, self.ids = next_obs, ids
+        self.obs, self.ids, self.frames = next_obs, ids, None
         return tr
 
     def _keep(self, tr: Transition) -> Transition:
-        ready = len(self.ready)
-        super()._keep(tr)
-        for episode in self.ready[ready:]:  # the episode statistics wrapper needs lockstep batches: summed here
-            self.finished.append(Episode(float(episode.rewards.sum()), len(episode.rewards), self.env_steps))
+        """Add each valid step's reward to its env's running episode; an episode that ends here goes to ``ready``."""
+        ids, rewards = self.ids.tolist(), tr.rewards.tolist()
+        for k in np.flatnonzero(tr.valid).tolist():
+            self.running[ids[k]].rewards.append(rewards[k])
+        for k in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid).tolist():
+            ep, self.running[ids[k]] = self.running[ids[k]], _Running()
+            obs = ep.obs(self.obs.shape[-1])
+            ep_rewards = np.array(ep.rewards, dtype=np.float32)
+            self.ready.append(Trajectory(obs, np.array(ep.actions), ep_rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
+            self.finished.append(Episode(float(ep_rewards.sum()), len(ep_rewards), self.env_steps))
         return tr
-
-    def _store(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
-        super()._store(obs, actions, rewards)
-        self.buf_ids[self.t - self.base] = self.ids
-
-    def _columns(self) -> np.ndarray:
-        return self.ids
-
-    def _gather(self, k: int, env: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows since the episode began where ``env`` appears (one vectorised lookup)."""
-        first = int(self.start[env]) - self.base
-        rows, cols = np.nonzero(self.buf_ids[first : self.t + 1 - self.base] == env)
-        rows += first
-        return self.buf_obs[rows, cols], self.buf_act[rows, cols], self.buf_rew[rows, cols]  # type: ignore[index]
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         """ale-py's emulator state cannot be saved, and a second reset would queue a second result for every env
         still stepping: a resumed run keeps the fresh episodes this collector began with."""
-        self.start[:] = self.t
         return False
