@@ -15,7 +15,16 @@ from pgtrain.batches import SparseFrames
 from pgtrain.config import DiscreteHead, PongConfig
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.pong import ALE_DOWN, ALE_UP, LectureFrames, LectureFramesVector, TwoActions, lecture_frame
-from pgtrain.nets import NUMPY_ACT_MAX_BATCH, Policy, SparseInputLinear, _numpy_forward, count_parameters, sparse_matmul_numpy
+from pgtrain.nets import (
+    NUMPY_ACT_MAX_BATCH,
+    NUMPY_MATMUL_MAX,
+    Policy,
+    SparseInputLinear,
+    _numpy_forward,
+    count_parameters,
+    matmul_numpy,
+    sparse_matmul_numpy,
+)
 from tests.conftest import read_summary
 
 BG = 144  # the playing field's red value; 109 is the other background colour
@@ -369,6 +378,19 @@ def test_numpy_sparse_product_equals_the_dense_product(density: float) -> None:
     x = sparse_frames(8, density)
     np.testing.assert_allclose(sparse_matmul_numpy(x, weight, 0.05), x.astype(np.float64) @ weight, rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(sparse_matmul_numpy(np.zeros_like(x), weight, 0.05), np.zeros((8, 200)))
+    frames = SparseFrames.of(x)  # the async collector's form, with all-zero rows (x[0]) among them
+    np.testing.assert_allclose(sparse_matmul_numpy(frames, weight, 0.05), x.astype(np.float64) @ weight, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(8, 200, 1), (64, 200, 1), (8, 16, 8)])
+def test_numpy_matmul_small_and_large(shape: tuple[int, int, int]) -> None:
+    """matmul_numpy: numpy for small products (the policy head's), torch above NUMPY_MATMUL_MAX, the same product."""
+    m, k, n = shape
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((n, k)).astype(np.float32).T  # a transposed view
+    out = matmul_numpy(a, b)
+    assert out.shape == (m, n) and out.dtype == np.float32 and (m * k * n <= NUMPY_MATMUL_MAX) == (shape != (64, 200, 1))
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize(("head", "hidden", "activation"), [("sigmoid", [200], "relu"), ("softmax", [16, 8], "tanh")])
