@@ -319,7 +319,7 @@ class Policy(nn.Module):
 
         The same law as :meth:`sample`: the same probabilities (to float rounding) and the same uniform draws from
         torch's global generator, so the run's seed and a checkpoint's RNG state still decide the actions. Why: Pong's
-        env-step loop acts on 8 frames at a time, where torch's fixed cost per call (a dozen ops and module calls,
+        env-step loop acts on 8 to 16 frames at a time, where torch's fixed cost per call (a dozen ops and module calls,
         ~170 us) is several times the maths; the weights are read through numpy views of the parameters' storage,
         so every optimiser step is seen without a copy.
         """
