@@ -36,6 +36,9 @@ class Transition:
         return (getattr(self, f.name) for f in fields(self))
 
 
+INT16_COLUMNS = 1 << 15  # SparseFrames of rows at most this wide keep their columns as int16 (np.iinfo costs ~1 us a call)
+
+
 @dataclass
 class SparseFrames:
     """``(N, width)`` observations by their nonzero entries, row after row: row i's are ``cols[s_i : s_i + counts[i]]``
@@ -54,7 +57,7 @@ class SparseFrames:
         flat_x = x.reshape(-1)
         flat = np.flatnonzero(flat_x != 0)  # of a bool array: numpy's nonzero of int8 is ten times slower
         rows, cols = np.divmod(flat, x.shape[1])
-        col_type = np.int16 if x.shape[1] <= np.iinfo(np.int16).max + 1 else np.int32
+        col_type = np.int16 if x.shape[1] <= INT16_COLUMNS else np.int32
         return cls(cols.astype(col_type), flat_x[flat], np.bincount(rows, minlength=len(x)), x.shape[1])
 
     @classmethod
@@ -64,6 +67,10 @@ class SparseFrames:
 
     def __len__(self) -> int:
         return len(self.counts)
+
+    def starts(self) -> np.ndarray:
+        """``(N,)`` int64: where each row's entries begin in ``cols`` and ``values``."""
+        return np.cumsum(self.counts) - self.counts
 
     def rows(self) -> np.ndarray:
         """``(nnz,)`` the row of each entry."""

@@ -140,21 +140,30 @@ class _SparseRowsMatmul(torch.autograd.Function):
 
 def sparse_matmul_numpy(x: np.ndarray | SparseFrames, weight: np.ndarray, max_density: float) -> np.ndarray:
     """``x @ weight`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros (or its :class:`SparseFrames`) and
-    ``weight`` ``(D, H)`` -> ``(B, H)``: row i sums the weight rows of its nonzero inputs times their values (a
-    ``(B, nnz)`` matrix of those values times the ``(nnz, H)`` gathered rows); the dense product when more than
-    ``max_density`` of ``x`` is nonzero."""
+    ``weight`` ``(D, H)`` -> ``(B, H)``: row i sums the weight rows of its nonzero inputs times their values (torch's
+    embedding bag on views of the arrays: one call, and the rows are read where they lie instead of being gathered
+    into a copy first); the dense product when more than ``max_density`` of ``x`` is nonzero."""
     frames = x if isinstance(x, SparseFrames) else SparseFrames.of(x)
     if len(frames.cols) > max_density * len(frames) * frames.width:
         return matmul_numpy((frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype), weight)
-    values = np.zeros((len(frames), len(frames.cols)), dtype=weight.dtype)
-    values[frames.rows(), np.arange(len(frames.cols))] = frames.values
-    return matmul_numpy(values, weight.take(frames.cols, axis=0))
+    cols = torch.from_numpy(frames.cols.astype(np.int64))
+    starts = torch.from_numpy(frames.starts())
+    values = torch.from_numpy(frames.values.astype(weight.dtype))
+    return F.embedding_bag(cols, torch.from_numpy(weight), starts, mode="sum", per_sample_weights=values).numpy()
+
+
+# matmul_numpy: products of at most this many multiply-adds run in numpy itself, whose OpenBLAS keeps them on one
+# thread (its gemm threads from 262,144 multiply-adds on, its gemv from 9,216); larger ones go through torch.
+NUMPY_MATMUL_MAX = 8192
 
 
 def matmul_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` of float32 arrays, computed by torch on views of them: numpy's OpenBLAS starts its own threads for
-    products above ~260k multiply-adds (16 Pong frames' first layer) and spins them on the cores the emulators need;
-    torch keeps to ``device.torch_threads``."""
+    """``a @ b`` of float32 arrays ``(B, K)`` and ``(K, N)``: small products (the policy head's on the env-step loop's
+    batch) in numpy, at a fraction of torch's fixed cost per call; larger ones computed by torch on views of them:
+    numpy's OpenBLAS starts its own threads for products above ~260k multiply-adds (16 Pong frames' first layer) and
+    spins them on the cores the emulators need; torch keeps to ``device.torch_threads``."""
+    if a.shape[0] * a.shape[1] * b.shape[1] <= NUMPY_MATMUL_MAX:
+        return a @ b
     return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
@@ -310,7 +319,7 @@ class Policy(nn.Module):
 
         The same law as :meth:`sample`: the same probabilities (to float rounding) and the same uniform draws from
         torch's global generator, so the run's seed and a checkpoint's RNG state still decide the actions. Why: Pong's
-        env-step loop acts on 8 frames at a time, where torch's fixed cost per call (a dozen ops and module calls,
+        env-step loop acts on 8 to 16 frames at a time, where torch's fixed cost per call (a dozen ops and module calls,
         ~170 us) is several times the maths; the weights are read through numpy views of the parameters' storage,
         so every optimiser step is seen without a copy.
         """

@@ -6,7 +6,8 @@ envs, the same backend, emulator threads, frames and env settings (sticky action
 1. emulator: the bare emulators (ale-py's AtariVectorEnv returning the same whole RGB frames, or gymnasium's vector
    env of ALE/Pong-v5, no preprocessing) stepped with uniformly random actions, twice: in lockstep (every env each step)
    and in ale-py's async mode (``--raw-batch`` envs per step, default the configured ``env.async_batch``, else half
-   the envs). The faster of the two is the denominator: the best the emulators do with these envs and threads;
+   the envs; several values measure one async phase each). The fastest of them is the denominator: the best the
+   emulators do with these envs and threads;
 2. env: pgtrain's vector env (``make_vec_env``: preprocessing, action mapping, episode statistics), random actions;
 3. training: a real ``pgtrain`` process (collect, update, log, checkpoint), stopped by SIGINT after ``--train-seconds``
    of training; its summary.json gives the env steps per second of its training loop (imports and env construction
@@ -22,6 +23,7 @@ repeats the training phase once per set of overrides (the first is the headline)
     python scripts/bench_pong_throughput.py --variants "env.async_batch=8" "env.async_batch=0 env.pipeline_groups=2" \
         "env.async_batch=0 env.pipeline_groups=1"              # async mode, pipelined groups, lockstep
     python scripts/bench_pong_throughput.py -- algo.num_envs=16 env.num_threads=2
+    python scripts/bench_pong_throughput.py --raw-batch 8 12 --variants "env.async_batch=12" "env.async_batch=8"
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ def main() -> None:
     parser.add_argument("--raw-seconds", type=float, default=30.0, help="seconds of each random-action phase")
     parser.add_argument("--train-seconds", type=float, default=120.0, help="seconds of training (several REINFORCE updates)")
     parser.add_argument("--quick", action="store_true", help="3 s raw phases and 10 s of training")
-    parser.add_argument("--raw-batch", type=int, default=None, help="envs per raw async step (default: env.async_batch or N/2)")
+    parser.add_argument(
+        "--raw-batch", type=int, nargs="+", default=None, help="envs per raw async step, one phase each (default: env.async_batch or N/2)"
+    )
     parser.add_argument("--variants", nargs="+", default=[""], help="training phases: space-separated overrides each")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("overrides", nargs="*", help="pgtrain overrides after --, e.g. algo.num_envs=16")
@@ -123,12 +127,14 @@ def main() -> None:
     lockstep = replace(cfg.env, async_batch=0)
     emulator_lockstep = random_steps_per_s(raw_emulator(lockstep, n), args.raw_seconds, cfg.seed)
     print(f"emulator, random actions, lockstep:  {emulator_lockstep:10,.0f} env steps/s", flush=True)
-    raw_batch = args.raw_batch or cfg.env.async_batch or n // 2
-    emulator_async = None
-    if cfg.env.backend == "ale_vector" and 0 < raw_batch < n:
-        batched = replace(cfg.env, async_batch=raw_batch)
-        emulator_async = random_steps_per_s(raw_emulator(batched, n), args.raw_seconds, cfg.seed)
-        print(f"emulator, random actions, async {raw_batch:>2}: {emulator_async:10,.0f} env steps/s", flush=True)
+    async_sps: dict[int, float] = {}  # envs per async step -> the bare emulators' env steps/s
+    for raw_batch in args.raw_batch or [cfg.env.async_batch or n // 2]:
+        if cfg.env.backend == "ale_vector" and 0 < raw_batch < n:
+            batched = replace(cfg.env, async_batch=raw_batch)
+            async_sps[raw_batch] = random_steps_per_s(raw_emulator(batched, n), args.raw_seconds, cfg.seed)
+            print(f"emulator, random actions, async {raw_batch:>2}: {async_sps[raw_batch]:10,.0f} env steps/s", flush=True)
+    raw_batch = max(async_sps, key=async_sps.__getitem__) if async_sps else None  # the fastest async form
+    emulator_async = async_sps.get(raw_batch)
     emulator = max(emulator_lockstep, emulator_async or 0.0)
     env = random_steps_per_s(make_vec_env(lockstep, n), args.raw_seconds, cfg.seed)
     print(f"pgtrain env, random actions:         {env:10,.0f} env steps/s", flush=True)
@@ -149,7 +155,7 @@ def main() -> None:
         figures = {
             "algo": args.algo, "num_envs": n, "repeat_action_probability": getattr(cfg.env, "repeat_action_probability", None),
             "emulator_sps": emulator, "emulator_lockstep_sps": emulator_lockstep, "emulator_async_sps": emulator_async,
-            "emulator_async_batch": raw_batch if emulator_async is not None else None, "env_sps": env, **runs[0], "runs": runs,
+            "emulator_async_batch": raw_batch, "emulator_async_by_batch": async_sps, "env_sps": env, **runs[0], "runs": runs,
         }  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

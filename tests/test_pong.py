@@ -15,7 +15,16 @@ from pgtrain.batches import SparseFrames
 from pgtrain.config import DiscreteHead, PongConfig
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.pong import ALE_DOWN, ALE_UP, LectureFrames, LectureFramesVector, TwoActions, lecture_frame
-from pgtrain.nets import NUMPY_ACT_MAX_BATCH, Policy, SparseInputLinear, _numpy_forward, count_parameters, sparse_matmul_numpy
+from pgtrain.nets import (
+    NUMPY_ACT_MAX_BATCH,
+    NUMPY_MATMUL_MAX,
+    Policy,
+    SparseInputLinear,
+    _numpy_forward,
+    count_parameters,
+    matmul_numpy,
+    sparse_matmul_numpy,
+)
 from tests.conftest import read_summary
 
 BG = 144  # the playing field's red value; 109 is the other background colour
@@ -369,6 +378,19 @@ def test_numpy_sparse_product_equals_the_dense_product(density: float) -> None:
     x = sparse_frames(8, density)
     np.testing.assert_allclose(sparse_matmul_numpy(x, weight, 0.05), x.astype(np.float64) @ weight, rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(sparse_matmul_numpy(np.zeros_like(x), weight, 0.05), np.zeros((8, 200)))
+    frames = SparseFrames.of(x)  # the async collector's form, with all-zero rows (x[0]) among them
+    np.testing.assert_allclose(sparse_matmul_numpy(frames, weight, 0.05), x.astype(np.float64) @ weight, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(8, 200, 1), (64, 200, 1), (8, 16, 8)])
+def test_numpy_matmul_small_and_large(shape: tuple[int, int, int]) -> None:
+    """matmul_numpy: numpy for small products (the policy head's), torch above NUMPY_MATMUL_MAX, the same product."""
+    m, k, n = shape
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((n, k)).astype(np.float32).T  # a transposed view
+    out = matmul_numpy(a, b)
+    assert out.shape == (m, n) and out.dtype == np.float32 and (m * k * n <= NUMPY_MATMUL_MAX) == (shape != (64, 200, 1))
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize(("head", "hidden", "activation"), [("sigmoid", [200], "relu"), ("softmax", [16, 8], "tanh")])
@@ -526,19 +548,39 @@ def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> No
     out = tmp_path / "bench.json"
     res = subprocess.run(
         [sys.executable, "scripts/bench_pong_throughput.py", "--raw-seconds", "1", "--train-seconds", "3", "--json", str(out),
-         "--variants", "", "env.async_batch=0", "--", "algo.num_envs=4", "env.async_batch=2"],
+         "--raw-batch", "2", "3", "--variants", "", "env.async_batch=0", "--", "algo.num_envs=4", "env.async_batch=2"],
         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     figures = json.loads(out.read_text())
     assert figures["num_envs"] == 4 and figures["emulator_sps"] > 0 and figures["env_sps"] > 0
     # the denominator: the faster of the bare emulators in lockstep and in async mode, under the run's sticky actions
-    assert figures["emulator_async_batch"] == 2 and figures["repeat_action_probability"] == 0.25
+    # (the fastest of the async batches measured, 2 and 3 of the 4 envs)
+    by_batch = {int(b): sps for b, sps in figures["emulator_async_by_batch"].items()}
+    assert sorted(by_batch) == [2, 3] and figures["repeat_action_probability"] == 0.25
+    assert figures["emulator_async_sps"] == max(by_batch.values()) == by_batch[figures["emulator_async_batch"]]
     assert figures["emulator_sps"] == max(figures["emulator_lockstep_sps"], figures["emulator_async_sps"])
     assert [r["variant"] for r in figures["runs"]] == ["", "env.async_batch=0"]
     for run in figures["runs"]:
         assert run["train_sps"] > 0 and run["summary"]["env_steps"] > 0
         assert run["ratio_emulator"] == pytest.approx(run["train_sps"] / figures["emulator_sps"])
+
+
+def test_learner_cpu_benchmark_measures_the_bare_emulators() -> None:
+    """scripts/bench_pong_learner_cpu.py --raw: the bare emulators' process CPU per env step (the denominator of the
+    CPU-time ratio), in async mode as configured and in lockstep."""
+    import re
+    import subprocess
+    import sys
+
+    for overrides, mode in ((["env.async_batch=2"], "async 2 of 4"), (["env.async_batch=0"], "lockstep")):
+        res = subprocess.run(
+            [sys.executable, "scripts/bench_pong_learner_cpu.py", "--raw", "--steps", "200", "--", "algo.num_envs=4", *overrides],
+            cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        line = re.search(rf"bare emulators \({mode}\), random actions: 200 env steps: process CPU ([0-9.]+) us", res.stdout)
+        assert line is not None and float(line.group(1)) > 0, res.stdout
 
 
 def test_periodic_evaluation_plays_each_game_from_its_own_seed() -> None:

@@ -171,6 +171,8 @@ def test_sparse_frames_round_trip():
     s = SparseFrames.of(x)
     assert len(s) == 5 and s.counts.tolist() == np.count_nonzero(x, axis=1).tolist() and s.cols.dtype == np.int16
     np.testing.assert_array_equal(s.dense(), x)
+    for i, start in enumerate(s.starts().tolist()):  # row i's entries begin at starts()[i]
+        np.testing.assert_array_equal(s.cols[start : start + s.counts[i]], np.flatnonzero(x[i]))
     np.testing.assert_array_equal(SparseFrames.concat([s, SparseFrames.of(x[:2])]).dense(), np.concatenate([x, x[:2]]))
     wide = np.zeros((2, 40_000), dtype=np.int8)
     wide[1, 39_999] = -1
