@@ -25,8 +25,8 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 
 pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true`` (threshold tasks), the
 step cap as ``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. The step
-caps: RL Zoo's ``n_timesteps`` (LunarLander: twice it, 2M env steps, wall cap 2,400 s); SB3's on-policy ``learn()`` finishes the
-rollout it is in, up to ``n_envs * n_steps - 1`` env steps past the cap. Fixed budgets: Pong 20,000 env steps (training
+caps: RL Zoo's ``n_timesteps`` (LunarLander: twice it, 2M env steps, wall cap 2,400 s); SB3's on-policy ``learn()``
+finishes the rollout it is in, up to ``n_envs * n_steps - 1`` env steps past the cap. Fixed budgets: Pong 20,000 env steps (training
 env steps per second); HalfCheetah 50,000 (``--steps`` changes it; RL Zoo trains 1M, which SB3's TD3 would take about
 four hours to run here), wall cap 3,600 s (``--max-wall-s``).
 
