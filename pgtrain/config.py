@@ -250,6 +250,7 @@ class PPOConfig(A2CConfig):
     clip_value_loss: bool = True  # clip V(s) to within clip_range of its rollout-time value in the value loss
     anneal_lr: bool = True  # decay the learning rates linearly to 0 over total_steps
     anneal_clip_range: bool = False  # decay clip_range linearly to 0 over total_steps
+    anneal_entropy: bool = False  # decay entropy_coef linearly to 0 over total_steps (exploration early, a sharp policy late)
     target_kl: float | None = None  # stop a rollout's epochs once the approximate KL of a minibatch exceeds this (null = never)
     reward_scale: float = 1.0  # multiply rewards by this inside the update (A2C's CartPole default is 0.1; PPO learns raw returns)
     value_lr: float | None = None  # learning rate of the critic's own parameters (null = lr, as CleanRL's single optimiser)

@@ -98,6 +98,24 @@ def test_lr_and_clip_range_anneal_linearly():
     assert fixed.opt.param_groups[0]["lr"] == 1e-3
 
 
+def test_entropy_coef_anneals_linearly_into_the_loss():
+    """anneal_entropy: the bonus's weight at progress 0.75 is a quarter of entropy_coef, and the step uses that weight:
+    one full-batch step from the same weights equals a fixed-coefficient step at 0.25 x entropy_coef."""
+    annealed = _algo(batch_size=64, n_epochs=1, entropy_coef=0.4, anneal_entropy=True, anneal_lr=False)
+    annealed.progress = 0.75
+    m = annealed.update(_rollout())
+    assert m["policy/entropy_coef"] == pytest.approx(0.1)
+    fixed = _algo(batch_size=64, n_epochs=1, entropy_coef=0.1, anneal_lr=False)
+    fixed.progress = 0.75
+    assert fixed.update(_rollout())["policy/entropy_coef"] == pytest.approx(0.1)
+    other = _algo(batch_size=64, n_epochs=1, entropy_coef=0.4, anneal_lr=False)
+    other.progress = 0.75
+    other.update(_rollout())
+    for a, b in zip(annealed.policy.parameters(), fixed.policy.parameters(), strict=True):
+        assert torch.allclose(a, b)
+    assert not all(torch.allclose(a, c) for a, c in zip(annealed.policy.parameters(), other.policy.parameters(), strict=True))
+
+
 @pytest.mark.parametrize("action_space", [DISCRETE, CONTINUOUS], ids=["categorical", "gaussian"])
 def test_state_dict_round_trip(action_space, tmp_path):
     algo = _algo(action_space, batch_size=4)

@@ -11,8 +11,8 @@ eq. 11-12 of the paper), each minibatch takes one gradient step on
 
 where y_t = A_t + V_old(s_t) (the lambda-return; ``critic_target``), the clipped term of L^VF only with
 ``clip_value_loss`` (the baselines' value clipping), A_t standardised per minibatch (``normalize_advantage``), and the
-global gradient norm clipped to ``max_grad_norm``. ``anneal_lr`` and ``anneal_clip_range`` decay the learning rate and
-eps linearly to 0 over the run's ``total_steps``. The epochs stop early once a minibatch's approximate
+global gradient norm clipped to ``max_grad_norm``. ``anneal_lr``, ``anneal_clip_range`` and ``anneal_entropy`` decay the learning
+rate, eps and entropy_coef linearly to 0 over the run's ``total_steps``. The epochs stop early once a minibatch's approximate
 KL(pi_old || pi_theta), estimated as mean((r - 1) - log r) (Schulman's k3 estimator, as CleanRL), exceeds
 ``target_kl``. Discrete and continuous actions (a Gaussian with a state-independent log-std): the networks, the
 options of the torso and the rollout maths are A2C's (:class:`pgtrain.algos.a2c.A2C`), only the update differs.
@@ -62,6 +62,7 @@ class PPO(A2C):
         for group in self.opt.param_groups:  # initial_lr: kept in the optimiser's state dict, as torch's schedulers do
             group["lr"] = group.setdefault("initial_lr", group["lr"]) * (frac if cfg.anneal_lr else 1.0)
         clip = cfg.clip_range * frac if cfg.anneal_clip_range else cfg.clip_range
+        entropy_coef = cfg.entropy_coef * frac if cfg.anneal_entropy else cfg.entropy_coef
 
         x = self.rollout_obs(batch)
         actions = self.tensor(batch.actions.reshape(T * N, *batch.actions.shape[2:]))
@@ -80,7 +81,9 @@ class PPO(A2C):
             order = torch.from_numpy(rows)[torch.randperm(len(rows))]  # torch's RNG, seeded and checkpointed
             for start in range(0, len(rows), cfg.batch_size):
                 mb = order[start : start + cfg.batch_size].to(self.device)
-                stats.append(self._minibatch_step(x[mb], actions[mb], old_log_prob[mb], old_values[mb], adv_t[mb], targets_t[mb], clip))
+                stats.append(
+                    self._minibatch_step(x[mb], actions[mb], old_log_prob[mb], old_values[mb], adv_t[mb], targets_t[mb], clip, entropy_coef)
+                )
             if cfg.target_kl is not None and stats[-1][3].item() > cfg.target_kl:
                 break
 
@@ -94,6 +97,7 @@ class PPO(A2C):
             "policy/clip_fraction": clip_fraction,
             "policy/explained_variance": explained_variance(pred, y),
             "policy/clip_range": clip,
+            "policy/entropy_coef": entropy_coef,
             "policy/lr": self.opt.param_groups[0]["lr"],
         }
 
@@ -106,6 +110,7 @@ class PPO(A2C):
         adv: torch.Tensor,
         targets: torch.Tensor,
         clip: float,
+        entropy_coef: float,
     ) -> torch.Tensor:
         """One gradient step on a minibatch ``(B, ...)``; returns its policy and value losses, entropy, approximate KL
         and clip fraction ``(5,)``."""
@@ -118,7 +123,7 @@ class PPO(A2C):
         policy_loss = clipped_surrogate_loss(ratio, adv, clip)
         value_loss = clipped_value_loss(values, old_values, targets, clip if cfg.clip_value_loss else None)
         entropy = dist.entropy().mean()
-        loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+        loss = policy_loss + cfg.value_coef * value_loss - entropy_coef * entropy
 
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
