@@ -499,10 +499,14 @@ def async_batch_of(env: EnvConfig, num_envs: int) -> int:
 class DeviceConfig:
     name: DeviceName = DeviceName.auto  # auto = cuda when present, else cpu
     torch_threads: int = 1  # torch intra-op threads; small networks on few cores are fastest with 1
+    # torch intra-op threads during each update (0 = torch_threads): PPO's envs idle while it learns from a rollout, so
+    # its update may take the cores the emulators use while collecting (Pong's CNN: docs/BENCHMARKS.md, "Torch threads")
+    update_threads: int = 0
 
     def __post_init__(self) -> None:
         _coerce_enums(self)
         _check_at_least("device.torch_threads", self.torch_threads, 1)
+        _check_at_least("device.update_threads", self.update_threads, 0)
 
 
 @dataclass

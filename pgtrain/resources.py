@@ -103,7 +103,11 @@ def check_budget(cfg: Any) -> None:
 def check_threads(cfg: Any) -> None:
     """Threads and processes the run starts, against what this process may still start."""
     room, source = threads_startable()
-    wanted = [("device.torch_threads", cfg.device.torch_threads, THREADS_PER_TORCH_THREAD * cfg.device.torch_threads)]
+    torch_key, torch_threads = max(
+        [("device.torch_threads", cfg.device.torch_threads), ("device.update_threads", cfg.device.update_threads)],
+        key=lambda kv: kv[1],
+    )
+    wanted = [(torch_key, torch_threads, THREADS_PER_TORCH_THREAD * torch_threads)]
     if cfg.env.name == "pong" and getattr(cfg.env, "backend", "") == "ale_vector":
         # ale-py starts min(num_threads, num_envs) emulator threads (0 = one per core); a count past the machine's room
         # is refused even so: it asks for what cannot start (and past a C int, ale-py's bindings raise)

@@ -200,8 +200,15 @@ class Workspace:
         scale = linear_lr_scale(step, cfg.algo.lr_decay_steps, cfg.algo.lr_final_fraction)
         if cfg.algo.lr_decay_steps:
             self.algo.set_lr_scale(scale)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # _check_finite says it once
-            metrics = self.algo.update(batch)
+        threads = cfg.device.update_threads
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # _check_finite says it once
+                metrics = self.algo.update(batch)
+        finally:
+            if threads:
+                torch.set_num_threads(cfg.device.torch_threads)
         if cfg.algo.lr_decay_steps:
             metrics["optim/lr_scale"] = scale
         self._check_finite(metrics, step)

@@ -147,6 +147,7 @@ def test_torch_threads_beyond_any_machine_are_one_line(cli, tmp_path):
     ("args", "key"),
     [
         (["device.torch_threads=8"], "device.torch_threads"),
+        (["device.update_threads=8"], "device.update_threads"),
         (["env=pong", "algo.num_envs=64", "env.num_threads=64"], "env.num_threads"),
         (["env=pendulum", "env.vectorization=async", "algo.num_envs=32"], "algo.num_envs"),
     ],
@@ -156,6 +157,23 @@ def test_threads_and_processes_beyond_the_machine_are_refused(monkeypatch, args,
     with pytest.raises(PgtrainError, match=rf"^{key}=\d+ would start about \d+ threads or processes .* lower {key}$"):
         resources.check_threads(_compose(*args))
     resources.check_threads(_compose())  # 2 torch threads
+
+
+def test_the_update_runs_on_update_threads_and_collection_on_torch_threads(tmp_path):
+    """device.update_threads=2: each update sees 2 torch threads, the collector between updates sees torch_threads=1."""
+    import torch
+
+    ws = _workspace(
+        tmp_path / "run", "algo=ppo", "env=cartpole", "algo.num_envs=2", "algo.n_steps=16", "total_steps=96", "device.update_threads=2"
+    )
+    seen: list[tuple[str, int]] = []
+    update, collect = ws.algo.update, ws.collector.collect
+    ws.algo.update = lambda batch: seen.append(("update", torch.get_num_threads())) or update(batch)
+    ws.collector.collect = lambda *a, **k: seen.append(("collect", torch.get_num_threads())) or collect(*a, **k)
+    ws.train()
+    assert ("update", 2) in seen and ("collect", 1) in seen
+    assert {n for what, n in seen if what == "update"} == {2} and {n for what, n in seen if what == "collect"} == {1}
+    assert torch.get_num_threads() == 1
 
 
 def test_thread_limits_are_read_from_the_machine():
