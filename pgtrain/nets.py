@@ -59,8 +59,6 @@ class SparseInputLinear(nn.Module):
     ``nn.Linear``: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
     """
 
-    PROBE_ROWS = 256  # a large batch's density is judged on its first rows before all of it is searched
-
     def __init__(self, in_features: int, out_features: int, max_density: float = 0.05) -> None:
         super().__init__()
         self.in_features, self.out_features, self.max_density = in_features, out_features, max_density
@@ -77,7 +75,7 @@ class SparseInputLinear(nn.Module):
             rows, cols = x._indices()
             offsets = torch.searchsorted(rows, torch.arange(len(x), device=rows.device))
             return self._sparse(x, rows, cols, x._values(), offsets)
-        if x.dim() == 2 and self._looks_sparse(x):
+        if x.dim() == 2 and _looks_sparse(x, self.max_density):
             rows, cols, vals, offsets = _nonzeros(x)
             if len(cols) <= self.max_density * x.numel():  # else dense after all: fall through
                 return self._sparse(x, rows, cols, vals, offsets)
@@ -90,12 +88,18 @@ class SparseInputLinear(nn.Module):
             return F.embedding_bag(cols, self.weight, offsets, mode="sum", per_sample_weights=vals) + self.bias
         return _SparseRowsMatmul.apply(x, self.weight, rows, cols, vals, offsets) + self.bias
 
-    def _looks_sparse(self, x: torch.Tensor) -> bool:
-        probe = x[: self.PROBE_ROWS]
-        return len(x) <= self.PROBE_ROWS or int(torch.count_nonzero(probe)) <= self.max_density * probe.numel()
-
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, max_density={self.max_density}"
+
+
+PROBE_ROWS = 256  # see _looks_sparse
+
+
+def _looks_sparse(x: torch.Tensor, max_density: float) -> bool:
+    """Whether the dense batch ``x`` ``(B, D)`` is worth searching for its nonzeros: a large batch's density is judged
+    on its first ``PROBE_ROWS`` rows before all of it is searched."""
+    probe = x[:PROBE_ROWS]
+    return len(x) <= PROBE_ROWS or int(torch.count_nonzero(probe)) <= max_density * probe.numel()
 
 
 def _nonzeros(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -193,11 +197,99 @@ class NatureCNN(nn.Module):
         return self.net(x.float() / 255.0)
 
 
+class SparseFrameConv(nn.Conv2d):
+    """``nn.Conv2d(1, out_channels, kernel_size, stride)`` (the same parameters, initialisation and state-dict keys) on
+    flat ``(B, side * side)`` frames, computed from their nonzero pixels when at most ``max_density`` of the batch is
+    nonzero, as :class:`SparseInputLinear` does for a linear layer.
+
+    out[b, c, i, j] = bias[c] + sum over the pixels (r, s) of window (i, j) of weight[c, 0, r - i*stride, s - j*stride]
+    x[b, r, s]: a pixel lies in at most ceil(kernel/stride)^2 windows (4 for the 2013 DQN's 8x8 kernels at stride 4), so
+    each nonzero pixel adds one kernel entry's ``out_channels`` weights to each of them. The lecture's difference frames
+    have ~0.5 % nonzero pixels: the first convolution's forward and backward cost a few percent of the dense ones, and
+    the layer was most of a PPO or A2C update's time on Pong (docs/BENCHMARKS.md). Denser batches: the dense convolution.
+    """
+
+    def __init__(self, side: int, out_channels: int, kernel_size: int, stride: int, max_density: float = 0.05) -> None:
+        super().__init__(1, out_channels, kernel_size, stride=stride)
+        self.side, self.max_density = side, max_density
+        self.out_side = (side - kernel_size) // stride + 1
+        windows, offsets = _windows_of_pixels(side, kernel_size, stride)
+        self.register_buffer("pixel_windows", windows, persistent=False)  # (side*side, M): each pixel's windows, -1 = none
+        self.register_buffer("pixel_offsets", offsets, persistent=False)  # (side*side, M): its index in each one's kernel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, side * side)``, dense or a sparse COO tensor with coalesced indices -> ``(B, out_channels, O, O)``."""
+        if x.is_sparse:
+            rows, cols = x._indices()
+            return self._sparse(len(x), rows, cols, x._values())
+        if x.dim() == 2 and not x.is_meta and _looks_sparse(x, self.max_density):  # meta: shapes only (resources.py)
+            rows, cols, vals, _ = _nonzeros(x)
+            if len(cols) <= self.max_density * x.numel():
+                return self._sparse(len(x), rows, cols, vals)
+        return super().forward(x.to(self.weight.dtype).reshape(-1, 1, self.side, self.side))
+
+    def _sparse(self, batch: int, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
+        windows, offsets = self.pixel_windows[cols], self.pixel_offsets[cols]  # (n, M) for the n nonzero pixels
+        inside = windows >= 0
+        n_windows = self.out_side * self.out_side
+        target = (rows[:, None] * n_windows + windows)[inside]  # output row (b, window) of each (pixel, window) pair
+        scale = vals.to(self.weight.dtype)[:, None].expand_as(windows)[inside]
+        kernel = self.weight.reshape(self.out_channels, -1).t()  # (kernel_size^2, out_channels)
+        out = _ScatterKernelRows.apply(kernel, target, offsets[inside], scale, batch * n_windows) + self.bias
+        return out.view(batch, self.out_side, self.out_side, self.out_channels).permute(0, 3, 1, 2)  # channels-last memory
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, side={self.side}, max_density={self.max_density}"
+
+
+class _ScatterKernelRows(torch.autograd.Function):
+    """out[t] = sum over the entries e with target t of scale_e kernel[offset_e]: ``(n_rows, C)`` from ``kernel``
+    ``(K, C)``, one embedding bag over the entries sorted by target. Backward: grad_kernel[k] = sum over the entries with
+    offset k of scale_e grad_out[target_e], one embedding bag over the entries sorted by offset."""
+
+    @staticmethod
+    def forward(ctx, kernel: torch.Tensor, target: torch.Tensor, offset: torch.Tensor, scale: torch.Tensor, n_rows: int) -> torch.Tensor:
+        ctx.save_for_backward(target, offset, scale)
+        ctx.n_kernel = kernel.shape[0]
+        return _bags(offset, target, kernel, scale, n_rows)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        target, offset, scale = ctx.saved_tensors
+        grad_kernel = _bags(target, offset, grad_out.contiguous(), scale, ctx.n_kernel) if ctx.needs_input_grad[0] else None
+        return grad_kernel, None, None, None, None
+
+
+def _bags(rows: torch.Tensor, bag: torch.Tensor, table: torch.Tensor, scale: torch.Tensor, n_bags: int) -> torch.Tensor:
+    """``(n_bags, C)``: bag i = sum over the entries e with bag_e = i of scale_e table[rows_e]."""
+    order = torch.argsort(bag, stable=True)
+    counts = torch.bincount(bag, minlength=n_bags)
+    starts = torch.cumsum(counts, 0) - counts  # each bag's first entry in the sorted order
+    return F.embedding_bag(rows[order], table, starts, mode="sum", per_sample_weights=scale[order])
+
+
+def _windows_of_pixels(side: int, kernel_size: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each pixel of a ``side x side`` frame, the windows of a valid convolution that contain it (flat index i*O + j,
+    -1 padding) and its index in each window's flat kernel; ``(side*side, ceil(kernel/stride)^2)`` int64 each."""
+    out_side = (side - kernel_size) // stride + 1
+    per_axis = -(-kernel_size // stride)
+    pos = np.arange(side)
+    first = np.maximum(0, -(-(pos - kernel_size + 1) // stride))  # the first window along an axis that holds pos
+    starts = first[:, None] + np.arange(per_axis)  # (side, per_axis) candidate windows along one axis
+    along = pos[:, None] - starts * stride  # the offset of pos inside each
+    ok = (starts < out_side) & (along >= 0) & (along < kernel_size)
+    win = (starts[:, None, :, None] * out_side + starts[None, :, None, :]).reshape(side * side, -1)
+    off = (along[:, None, :, None] * kernel_size + along[None, :, None, :]).reshape(side * side, -1)
+    inside = (ok[:, None, :, None] & ok[None, :, None, :]).reshape(side * side, -1)
+    return torch.from_numpy(np.where(inside, win, -1)), torch.from_numpy(np.where(inside, off, 0))
+
+
 class SmallCNN(nn.Module):
     """The torso of the first DQN paper (Mnih et al. 2013, "Playing Atari with Deep Reinforcement Learning"): 16 8x8
     filters, stride 4; 32 4x4 filters, stride 2; 256 units, ReLU after each. Here for one flat ``side x side`` frame,
     the lecture's 80x80 difference frame (values -1, 0, 1, used as they are): about a sixth of the Nature CNN's
-    multiply-adds per frame, so A2C on two CPU cores is not bound by the network as much.
+    multiply-adds per frame, so A2C on two CPU cores is not bound by the network as much; the first convolution reads
+    only the frames' nonzero pixels (:class:`SparseFrameConv`).
     """
 
     OUT_DIM = 256
@@ -208,7 +300,7 @@ class SmallCNN(nn.Module):
         conv1 = (side - 8) // 4 + 1
         conv2 = (conv1 - 4) // 2 + 1
         self.net = nn.Sequential(
-            nn.Conv2d(1, 16, 8, stride=4),
+            SparseFrameConv(side, 16, 8, stride=4),
             nn.ReLU(),
             nn.Conv2d(16, 32, 4, stride=2),
             nn.ReLU(),
@@ -218,7 +310,8 @@ class SmallCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.float().reshape(-1, 1, self.side, self.side))
+        """``x`` ``(B, side * side)`` or ``(B, 1, side, side)``."""
+        return self.net(x if x.is_sparse else x.reshape(len(x), -1))
 
 
 def torso(obs_space: gym.Space, network: str, hidden_sizes: Sequence[int], activation: Activation | str) -> tuple[nn.Module, int]:

@@ -19,8 +19,10 @@ from pgtrain.nets import (
     NUMPY_ACT_MAX_BATCH,
     NUMPY_MATMUL_MAX,
     Policy,
+    SparseFrameConv,
     SparseInputLinear,
     _numpy_forward,
+    _windows_of_pixels,
     count_parameters,
     matmul_numpy,
     sparse_matmul_numpy,
@@ -369,6 +371,44 @@ def sparse_frames(rows: int, density: float, seed: int = 0) -> np.ndarray:
     x = (rng.random((rows, 6400)) < density).astype(np.int8) - (rng.random((rows, 6400)) < density).astype(np.int8)
     x[0] = 0
     return x
+
+
+@pytest.mark.parametrize("density", [0.004, 0.3])
+def test_sparse_first_convolution_equals_the_dense_one(density: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SparseFrameConv (SmallCNN's first layer) = torch's convolution with its weight and bias: the outputs and the
+    weight and bias gradients, on int8 frames (the four corners lit, an all-zero row) and on the same batch as a sparse
+    COO tensor; the sparse frames never reach the dense convolution, the dense ones (above max_density) do."""
+    torch.manual_seed(0)
+    conv = SparseFrameConv(80, 16, 8, 4)
+    x = torch.from_numpy(sparse_frames(300, density))
+    x[1, [0, 79, 6320, 6399]] = 1
+    g = torch.randn(300, 16, 19, 19)
+    want = torch.nn.functional.conv2d(x.float().reshape(-1, 1, 80, 80), conv.weight, conv.bias, stride=4)
+    want_grads = torch.autograd.grad((want * g).sum(), [conv.weight, conv.bias])
+    dense_calls = []
+    dense = torch.nn.Conv2d._conv_forward
+    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", lambda *a: dense_calls.append(1) or dense(*a))
+    for batch in (x, x.to_sparse()):
+        got = conv(batch)
+        torch.testing.assert_close(got, want)
+        got_grads = torch.autograd.grad((got * g).sum(), [conv.weight, conv.bias])
+        for got_grad, want_grad in zip(got_grads, want_grads, strict=True):
+            torch.testing.assert_close(got_grad, want_grad, rtol=1e-4, atol=1e-3)
+    assert len(dense_calls) == (0 if density < 0.01 else 1)  # the COO batch always takes the sparse path
+
+
+def test_each_pixel_lies_in_the_convolution_windows_that_hold_it() -> None:
+    """_windows_of_pixels for 4x4 kernels at stride 2 on a 6x6 frame (2x2 windows, flat i*2 + j): each pixel's
+    windows and its flat index r*4 + c inside each kernel, by hand."""
+    windows, offsets = _windows_of_pixels(6, 4, 2)
+
+    def of(r: int, c: int) -> set[tuple[int, int]]:
+        return {(int(w), int(o)) for w, o in zip(windows[r * 6 + c], offsets[r * 6 + c], strict=True) if w >= 0}
+
+    assert of(0, 0) == {(0, 0)}
+    assert of(2, 2) == {(0, 10), (1, 8), (2, 2), (3, 0)}  # the centre of all four windows
+    assert of(1, 4) == {(1, 6)}  # row 1: window row 0 at kernel row 1; column 4: window column 1 at kernel column 2
+    assert of(5, 5) == {(3, 15)}
 
 
 @pytest.mark.parametrize("density", [0.004, 0.3])
