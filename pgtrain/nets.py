@@ -71,14 +71,9 @@ class SparseInputLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, in_features)``: dense, or a sparse COO tensor with coalesced (row-major) indices, whose entries
         are used as they are (:class:`~pgtrain.batches.SparseFrames` batches, :meth:`Algorithm.obs_tensor`)."""
-        if x.is_sparse:
-            rows, cols = x._indices()
-            offsets = torch.searchsorted(rows, torch.arange(len(x), device=rows.device))
-            return self._sparse(x, rows, cols, x._values(), offsets)
-        if x.dim() == 2 and _looks_sparse(x, self.max_density):
-            rows, cols, vals, offsets = _nonzeros(x)
-            if len(cols) <= self.max_density * x.numel():  # else dense after all: fall through
-                return self._sparse(x, rows, cols, vals, offsets)
+        entries = _sparse_entries(x, self.max_density)
+        if entries is not None:
+            return self._sparse(x, *entries)
         return torch.matmul(x.to(self.weight.dtype), self.weight) + self.bias
 
     def _sparse(self, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
@@ -90,6 +85,20 @@ class SparseInputLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, max_density={self.max_density}"
+
+
+def _sparse_entries(x: torch.Tensor, max_density: float) -> tuple[torch.Tensor, ...] | None:
+    """The nonzero entries of the batch ``x`` (rows, columns, values, each row's first entry; see :func:`_nonzeros`)
+    when it is a sparse COO tensor with coalesced indices, or dense ``(B, D)`` with at most ``max_density`` of it
+    nonzero; else None (the dense product). Meta tensors (shapes only: resources.py) are dense."""
+    if x.is_sparse:
+        rows, cols = x._indices()
+        return rows, cols, x._values(), torch.searchsorted(rows, torch.arange(len(x), device=rows.device))
+    if x.dim() == 2 and not x.is_meta and _looks_sparse(x, max_density):
+        entries = _nonzeros(x)
+        if len(entries[1]) <= max_density * x.numel():
+            return entries
+    return None
 
 
 PROBE_ROWS = 256  # see _looks_sparse
@@ -219,13 +228,10 @@ class SparseFrameConv(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, side * side)``, dense or a sparse COO tensor with coalesced indices -> ``(B, out_channels, O, O)``."""
-        if x.is_sparse:
-            rows, cols = x._indices()
-            return self._sparse(len(x), rows, cols, x._values())
-        if x.dim() == 2 and not x.is_meta and _looks_sparse(x, self.max_density):  # meta: shapes only (resources.py)
-            rows, cols, vals, _ = _nonzeros(x)
-            if len(cols) <= self.max_density * x.numel():
-                return self._sparse(len(x), rows, cols, vals)
+        entries = _sparse_entries(x, self.max_density)
+        if entries is not None:
+            rows, cols, vals, _ = entries
+            return self._sparse(len(x), rows, cols, vals)
         return super().forward(x.to(self.weight.dtype).reshape(-1, 1, self.side, self.side))
 
     def _sparse(self, batch: int, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
