@@ -206,6 +206,11 @@ class NatureCNN(nn.Module):
         return self.net(x.float() / 255.0)
 
 
+# SparseFrameConv: batches of at most this many frames, without gradients (the env-step loop's), take the dense
+# convolution; with gradients or above it the sparse one, whose cost grows with the nonzero pixels only.
+DENSE_ACT_MAX_BATCH = 16
+
+
 class SparseFrameConv(nn.Conv2d):
     """``nn.Conv2d(1, out_channels, kernel_size, stride)`` (the same parameters, initialisation and state-dict keys) on
     flat ``(B, side * side)`` frames, computed from their nonzero pixels when at most ``max_density`` of the batch is
@@ -227,11 +232,17 @@ class SparseFrameConv(nn.Conv2d):
         self.register_buffer("pixel_offsets", offsets, persistent=False)  # (side*side, M): its index in each one's kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(B, side * side)``, dense or a sparse COO tensor with coalesced indices -> ``(B, out_channels, O, O)``."""
-        entries = _sparse_entries(x, self.max_density)
-        if entries is not None:
-            rows, cols, vals, _ = entries
-            return self._sparse(len(x), rows, cols, vals)
+        """``x`` ``(B, side * side)``, dense or a sparse COO tensor with coalesced indices -> ``(B, out_channels, O, O)``.
+
+        Acting (no gradients, at most ``DENSE_ACT_MAX_BATCH`` frames): the dense convolution, cheaper there than
+        gathering the windows of the nonzero pixels (about half the time for 8 frames; docs/BENCHMARKS.md)."""
+        if len(x) > DENSE_ACT_MAX_BATCH or (torch.is_grad_enabled() and self.weight.requires_grad):
+            entries = _sparse_entries(x, self.max_density)
+            if entries is not None:
+                rows, cols, vals, _ = entries
+                return self._sparse(len(x), rows, cols, vals)
+        if x.is_sparse:
+            x = x.to_dense()
         return super().forward(x.to(self.weight.dtype).reshape(-1, 1, self.side, self.side))
 
     def _sparse(self, batch: int, rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
@@ -241,7 +252,7 @@ class SparseFrameConv(nn.Conv2d):
         target = (rows[:, None] * n_windows + windows)[inside]  # output row (b, window) of each (pixel, window) pair
         scale = vals.to(self.weight.dtype)[:, None].expand_as(windows)[inside]
         kernel = self.weight.reshape(self.out_channels, -1).t()  # (kernel_size^2, out_channels)
-        out = _ScatterKernelRows.apply(kernel, target, offsets[inside], scale, batch * n_windows) + self.bias
+        out = _ScatterKernelRows.apply(kernel, self.bias, target, offsets[inside], scale, batch * n_windows)
         return out.view(batch, self.out_side, self.out_side, self.out_channels).permute(0, 3, 1, 2)  # channels-last memory
 
     def extra_repr(self) -> str:
@@ -249,21 +260,27 @@ class SparseFrameConv(nn.Conv2d):
 
 
 class _ScatterKernelRows(torch.autograd.Function):
-    """out[t] = sum over the entries e with target t of scale_e kernel[offset_e]: ``(n_rows, C)`` from ``kernel``
-    ``(K, C)``, one embedding bag over the entries sorted by target. Backward: grad_kernel[k] = sum over the entries with
-    offset k of scale_e grad_out[target_e], one embedding bag over the entries sorted by offset."""
+    """out[t] = bias + sum over the entries e with target t of scale_e kernel[offset_e]: ``(n_rows, C)`` from ``kernel``
+    ``(K, C)``, the scaled kernel rows added into rows that start as the bias (one pass over the output, no sort).
+    Backward: grad_bias = the sum of grad_out's rows; grad_kernel[k] = sum over the entries with offset k of scale_e
+    grad_out[target_e], one embedding bag over the entries sorted by offset."""
 
     @staticmethod
-    def forward(ctx, kernel: torch.Tensor, target: torch.Tensor, offset: torch.Tensor, scale: torch.Tensor, n_rows: int) -> torch.Tensor:
+    def forward(
+        ctx, kernel: torch.Tensor, bias: torch.Tensor, target: torch.Tensor, offset: torch.Tensor, scale: torch.Tensor, n_rows: int
+    ) -> torch.Tensor:
         ctx.save_for_backward(target, offset, scale)
         ctx.n_kernel = kernel.shape[0]
-        return _bags(offset, target, kernel, scale, n_rows)
+        out = bias.expand(n_rows, len(bias)).contiguous()
+        return out.index_add_(0, target, kernel[offset] * scale[:, None])
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         target, offset, scale = ctx.saved_tensors
-        grad_kernel = _bags(target, offset, grad_out.contiguous(), scale, ctx.n_kernel) if ctx.needs_input_grad[0] else None
-        return grad_kernel, None, None, None, None
+        grad_out = grad_out.contiguous()
+        grad_kernel = _bags(target, offset, grad_out, scale, ctx.n_kernel) if ctx.needs_input_grad[0] else None
+        grad_bias = grad_out.sum(0) if ctx.needs_input_grad[1] else None
+        return grad_kernel, grad_bias, None, None, None, None
 
 
 def _bags(rows: torch.Tensor, bag: torch.Tensor, table: torch.Tensor, scale: torch.Tensor, n_bags: int) -> torch.Tensor:

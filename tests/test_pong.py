@@ -16,6 +16,7 @@ from pgtrain.config import DiscreteHead, PongConfig
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.pong import ALE_DOWN, ALE_UP, LectureFrames, LectureFramesVector, TwoActions, lecture_frame
 from pgtrain.nets import (
+    DENSE_ACT_MAX_BATCH,
     NUMPY_ACT_MAX_BATCH,
     NUMPY_MATMUL_MAX,
     Policy,
@@ -377,7 +378,8 @@ def sparse_frames(rows: int, density: float, seed: int = 0) -> np.ndarray:
 def test_sparse_first_convolution_equals_the_dense_one(density: float, monkeypatch: pytest.MonkeyPatch) -> None:
     """SparseFrameConv (SmallCNN's first layer) = torch's convolution with its weight and bias: the outputs and the
     weight and bias gradients, on int8 frames (the four corners lit, an all-zero row) and on the same batch as a sparse
-    COO tensor; the sparse frames never reach the dense convolution, the dense ones (above max_density) do."""
+    COO tensor; with gradients the sparse frames never reach the dense convolution, the dense ones (above max_density)
+    do; without gradients (acting) batches of up to DENSE_ACT_MAX_BATCH frames do."""
     torch.manual_seed(0)
     conv = SparseFrameConv(80, 16, 8, 4)
     x = torch.from_numpy(sparse_frames(300, density))
@@ -395,6 +397,11 @@ def test_sparse_first_convolution_equals_the_dense_one(density: float, monkeypat
         for got_grad, want_grad in zip(got_grads, want_grads, strict=True):
             torch.testing.assert_close(got_grad, want_grad, rtol=1e-4, atol=1e-3)
     assert len(dense_calls) == (0 if density < 0.01 else 1)  # the COO batch always takes the sparse path
+    with torch.no_grad():  # acting: the dense convolution for small batches, the sparse one for large ones
+        for batch in (x[:DENSE_ACT_MAX_BATCH], x[:DENSE_ACT_MAX_BATCH].to_sparse()):
+            torch.testing.assert_close(conv(batch), want[:DENSE_ACT_MAX_BATCH])
+        torch.testing.assert_close(conv(x), want)
+    assert len(dense_calls) == (2 if density < 0.01 else 4)
 
 
 def test_each_pixel_lies_in_the_convolution_windows_that_hold_it() -> None:
