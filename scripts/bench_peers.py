@@ -22,21 +22,24 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 | pendulum-td3 | ``pgtrain algo=td3 env=pendulum`` | Stable-Baselines3 TD3, RL Zoo's Pendulum-v1 settings |
 | lunarlander-ppo (long) | ``pgtrain algo=ppo env=lunarlander`` | Stable-Baselines3 PPO, RL Zoo's LunarLander-v2 settings, on v3 |
 | halfcheetah-td3 (long) | ``pgtrain algo=td3 env=halfcheetah`` | Stable-Baselines3 TD3, RL Zoo's HalfCheetah-v3 settings, on v5 |
+| halfcheetah-sac (long) | ``pgtrain algo=sac env=halfcheetah`` | Stable-Baselines3 SAC, RL Zoo's HalfCheetah-v3 settings, on v5 |
 
 pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true`` (threshold tasks), the
 step cap as ``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. The step
 caps: RL Zoo's ``n_timesteps`` (LunarLander: twice it, 2M env steps, wall cap 2,400 s); SB3's on-policy ``learn()``
 finishes the rollout it is in, up to ``n_envs * n_steps - 1`` env steps past the cap. Fixed budgets: Pong 20,000 env steps (training
 env steps per second); HalfCheetah 50,000 (``--steps`` changes it; RL Zoo trains 1M, which SB3's TD3 would take about
-four hours to run here), wall cap 3,600 s (``--max-wall-s``).
+four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall-s``).
 
     python scripts/bench_peers.py                                   # the default set, seeds 0-4: about 20-27 minutes on 2 quiet cores
     python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
     python scripts/bench_peers.py --tasks lunarlander-ppo --seeds 0 1 2 3 4 --out docs/bench_peers_lunarlander
     python scripts/bench_peers.py --tasks halfcheetah-td3 --seeds 0 1 2 3 4 --out docs/bench_peers_halfcheetah
+    python scripts/bench_peers.py --tasks halfcheetah-sac --seeds 0 1 --out docs/bench_peers_halfcheetah_sac
     python scripts/bench_peers.py --quick                           # every task, tiny budgets, seed 0, both sides (CI)
 
-The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3: hours each with 5 seeds); name them.
+The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3, halfcheetah-sac: hours each with 5
+seeds); name them.
 
 Output: ``<out>.md`` (the command, the machine, tables of medians with min-max over seeds: threshold tasks with the
 ratios peer/pgtrain; fixed-budget tasks with the ratios peer/pgtrain of wall s and env steps/s and pgtrain/peer of the
@@ -126,6 +129,9 @@ ZOO_PPO_LUNARLANDER = {
 # RL Zoo 2.9.2, hyperparams/td3.yml, HalfCheetah-v3 (run here on HalfCheetah-v5; noise_type: normal; the rest: SB3's TD3
 # defaults: lr 1e-3, buffer 1M, batch 256, gamma 0.99, tau 0.005, train_freq 1, 400x300 nets).
 ZOO_TD3_HALFCHEETAH = {"n_timesteps": 1_000_000, "learning_starts": 10_000, "noise_std": 0.1}
+# RL Zoo 2.9.2, hyperparams/sac.yml, HalfCheetah-v3: learning_starts 10k (the rest: SB3's SAC defaults: lr 3e-4 for
+# actor, critics and temperature, 256x256, batch 256, tau 0.005, buffer 1M, ent_coef auto).
+ZOO_SAC_HALFCHEETAH = {"n_timesteps": 1_000_000, "learning_starts": 10_000}
 # Tianshou 2.0 test/discrete/test_pg.py: 8 training envs, 8 episodes per collect, 2 passes in batches of 64, Adam 1e-3,
 # gamma 0.95, returns standardised, a 64-64 ReLU net with a softmax output, orthogonal init; 10 epochs x 40,000 steps.
 TIANSHOU_PG_CARTPOLE = {
@@ -191,6 +197,9 @@ TASKS: dict[str, Task] = {
         # a fixed budget, not RL Zoo's 1M steps (SB3's TD3 runs about 70 env steps/s here: 1M would take four hours);
         # 1,000 quick steps: one whole episode, no update (learning starts at 10k)
         Task("halfcheetah-td3", "HalfCheetah-v5, TD3", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10, None,
+             50_000, 3600.0, 1_000, default=False),
+        # the same budget for SAC (issue 19: the returns at equal env steps beside SB3's)
+        Task("halfcheetah-sac", "HalfCheetah-v5, SAC", "sac", "halfcheetah", "SB3 SAC", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
     )
 }  # fmt: skip
@@ -354,6 +363,18 @@ def peer_sb3_sac_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, An
     return _sb3_learn(model, task, max_steps)
 
 
+def peer_sb3_sac_halfcheetah(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from pgtrain.envs import quiet_mujoco
+
+    quiet_mujoco()  # MuJoCo's warnings to Python's, as on pgtrain's side
+    envs = make_vec_env("HalfCheetah-v5", n_envs=1, seed=seed)
+    model = SAC("MlpPolicy", envs, learning_starts=ZOO_SAC_HALFCHEETAH["learning_starts"], seed=seed, device="cpu")
+    return _sb3_learn(model, task, max_steps)
+
+
 def peer_sb3_a2c_pong(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
     import ale_py
     import gymnasium as gym
@@ -444,6 +465,7 @@ PEERS = {
     "pendulum-td3": peer_sb3_td3_pendulum,
     "lunarlander-ppo": peer_sb3_ppo_lunarlander,
     "halfcheetah-td3": peer_sb3_td3_halfcheetah,
+    "halfcheetah-sac": peer_sb3_sac_halfcheetah,
 }
 
 

@@ -152,18 +152,21 @@ def test_quick_ppo_sac_td3(tmp_path):
 
 def test_quick_lunarlander_ppo_and_halfcheetah_td3(tmp_path):
     _need("stable_baselines3", "Box2D", "mujoco")
-    md, data = _quick(tmp_path, "lunarlander-ppo", "halfcheetah-td3")
-    assert data["caps"]["halfcheetah-td3"] == {"env_steps": 1_000, "wall_s": 3600.0, "fixed_budget": True}
+    md, data = _quick(tmp_path, "lunarlander-ppo", "halfcheetah-td3", "halfcheetah-sac")
+    for cheetah_task in ("halfcheetah-td3", "halfcheetah-sac"):
+        assert data["caps"][cheetah_task] == {"env_steps": 1_000, "wall_s": 3600.0, "fixed_budget": True}
     for side in ("pgtrain", "peer"):
         (lunar,) = data["results"]["lunarlander-ppo"][side]
         # one rollout of 16 x 1,024 env steps (pgtrain does not count the reset steps of NEXT_STEP autoreset, so its
         # budget runs into the next vector step of 16): LunarLander's first episodes have ended
         assert 16_384 <= lunar["env_steps"] < 16_384 + 16 and lunar["final_return"] is not None and lunar["solved"] is None
-        (cheetah,) = data["results"]["halfcheetah-td3"][side]
-        assert cheetah["env_steps"] == 1_000 and cheetah["solved"] is None
-        assert cheetah["final_return"] < 0  # one 1,000-step episode of random warm-up actions: control costs, no run
+        for cheetah_task in ("halfcheetah-td3", "halfcheetah-sac"):
+            (cheetah,) = data["results"][cheetah_task][side]
+            assert cheetah["env_steps"] == 1_000 and cheetah["solved"] is None
+            assert cheetah["final_return"] < 0  # one 1,000-step episode of random warm-up actions: control costs, no run
     assert "| LunarLander-v3, PPO | pgtrain | its defaults | 0/1 |" in md
     assert "| HalfCheetah-v5, TD3 | pgtrain | its defaults | 1,000 |" in md and "**ratio pgtrain/peer**" in md
+    assert "| HalfCheetah-v5, SAC | pgtrain | its defaults | 1,000 |" in md and "| SB3 SAC | RL Zoo (HalfCheetah-v3) |" in md
     assert "HalfCheetah-v5, TD3: 1,000 env steps, return at the end = the mean return of the last 10" in md
 
 
