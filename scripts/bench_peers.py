@@ -35,7 +35,7 @@ four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall-s``).
     python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
     python scripts/bench_peers.py --tasks lunarlander-ppo --seeds 0 1 2 3 4 --out docs/bench_peers_lunarlander
     python scripts/bench_peers.py --tasks halfcheetah-td3 --seeds 0 1 2 3 4 --out docs/bench_peers_halfcheetah
-    python scripts/bench_peers.py --tasks halfcheetah-sac --seeds 0 1 --out docs/bench_peers_halfcheetah_sac
+    python scripts/bench_peers.py --tasks halfcheetah-sac --seeds 0 1 --out docs/bench_peers_halfcheetah_sac_s01
     python scripts/bench_peers.py --quick                           # every task, tiny budgets, seed 0, both sides (CI)
 
 The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3, halfcheetah-sac: hours each with 5
@@ -355,23 +355,23 @@ def _sb3_ppo(env_id: str, z: dict[str, Any], task: Task, seed: int, max_steps: i
 
 
 def peer_sb3_sac_pendulum(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
-    from stable_baselines3 import SAC
-    from stable_baselines3.common.env_util import make_vec_env
-
-    envs = make_vec_env("Pendulum-v1", n_envs=1, seed=seed)
-    model = SAC("MlpPolicy", envs, learning_rate=ZOO_SAC_PENDULUM["learning_rate"], seed=seed, device="cpu")
-    return _sb3_learn(model, task, max_steps)
+    return _sb3_sac("Pendulum-v1", task, seed, max_steps, learning_rate=ZOO_SAC_PENDULUM["learning_rate"])
 
 
 def peer_sb3_sac_halfcheetah(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
-    from stable_baselines3 import SAC
-    from stable_baselines3.common.env_util import make_vec_env
-
     from pgtrain.envs import quiet_mujoco
 
     quiet_mujoco()  # MuJoCo's warnings to Python's, as on pgtrain's side
-    envs = make_vec_env("HalfCheetah-v5", n_envs=1, seed=seed)
-    model = SAC("MlpPolicy", envs, learning_starts=ZOO_SAC_HALFCHEETAH["learning_starts"], seed=seed, device="cpu")
+    return _sb3_sac("HalfCheetah-v5", task, seed, max_steps, learning_starts=ZOO_SAC_HALFCHEETAH["learning_starts"])
+
+
+def _sb3_sac(env_id: str, task: Task, seed: int, max_steps: int, **zoo: Any) -> dict[str, Any]:
+    """SB3's SAC (MlpPolicy) on one ``env_id`` with RL Zoo's settings ``zoo``, SB3's defaults for the rest."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.env_util import make_vec_env
+
+    envs = make_vec_env(env_id, n_envs=1, seed=seed)
+    model = SAC("MlpPolicy", envs, **zoo, seed=seed, device="cpu")
     return _sb3_learn(model, task, max_steps)
 
 
