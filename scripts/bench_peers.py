@@ -23,13 +23,14 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 | lunarlander-ppo (long) | ``pgtrain algo=ppo env=lunarlander`` | Stable-Baselines3 PPO, RL Zoo's LunarLander-v2 settings, on v3 |
 | halfcheetah-td3 (long) | ``pgtrain algo=td3 env=halfcheetah`` | Stable-Baselines3 TD3, RL Zoo's HalfCheetah-v3 settings, on v5 |
 | halfcheetah-sac (long) | ``pgtrain algo=sac env=halfcheetah`` | Stable-Baselines3 SAC, RL Zoo's HalfCheetah-v3 settings, on v5 |
+| halfcheetah-ppo (long) | ``pgtrain algo=ppo env=halfcheetah`` | Stable-Baselines3 PPO + VecNormalize, RL Zoo's HalfCheetah-v3 settings, on v5 |
 
 pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true`` (threshold tasks), the
 step cap as ``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. The step
 caps: RL Zoo's ``n_timesteps`` (LunarLander: twice it, 2M env steps, wall cap 2,400 s); SB3's on-policy ``learn()``
 finishes the rollout it is in, up to ``n_envs * n_steps - 1`` env steps past the cap. Fixed budgets: Pong 20,000 env steps (training
-env steps per second); HalfCheetah 50,000 (``--steps`` changes it; RL Zoo trains 1M, which SB3's TD3 would take about
-four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall-s``).
+env steps per second); HalfCheetah 50,000 for TD3 and SAC, 200,000 for PPO (``--steps`` changes it; RL Zoo trains 1M, which SB3's TD3 would
+take about four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall-s``).
 
     python scripts/bench_peers.py                                   # the default set, seeds 0-4: about 20-27 minutes on 2 quiet cores
     python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
@@ -38,8 +39,8 @@ four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall-s``).
     python scripts/bench_peers.py --tasks halfcheetah-sac --seeds 0 1 --out docs/bench_peers_halfcheetah_sac_s01
     python scripts/bench_peers.py --quick                           # every task, tiny budgets, seed 0, both sides (CI)
 
-The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3, halfcheetah-sac: hours each with 5
-seeds); name them.
+The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3, halfcheetah-sac, halfcheetah-ppo: hours
+each with 5 seeds); name them.
 
 Output: ``<out>.md`` (the command, the machine, tables of medians with min-max over seeds: threshold tasks with the
 ratios peer/pgtrain; fixed-budget tasks with the ratios peer/pgtrain of wall s and env steps/s and pgtrain/peer of the
@@ -132,6 +133,24 @@ ZOO_TD3_HALFCHEETAH = {"n_timesteps": 1_000_000, "learning_starts": 10_000, "noi
 # RL Zoo 2.9.2, hyperparams/sac.yml, HalfCheetah-v3: learning_starts 10k (the rest: SB3's SAC defaults: lr 3e-4 for
 # actor, critics and temperature, 256x256, batch 256, tau 0.005, buffer 1M, ent_coef auto).
 ZOO_SAC_HALFCHEETAH = {"n_timesteps": 1_000_000, "learning_starts": 10_000}
+# RL Zoo 2.9.2, hyperparams/ppo.yml, HalfCheetah-v3 (tuned; no gSDE): VecNormalize of observations and rewards (RL Zoo
+# gives it the algorithm's gamma), separate 256x256 ReLU nets, PyTorch's default init, log std -2 (SB3's defaults for
+# the rest: no value clipping, constant rates).
+ZOO_PPO_HALFCHEETAH = {
+    "n_envs": 1,
+    "n_timesteps": 1_000_000,
+    "n_steps": 512,
+    "batch_size": 64,
+    "gamma": 0.98,
+    "learning_rate": 2.0633e-05,
+    "ent_coef": 0.000401762,
+    "clip_range": 0.1,
+    "n_epochs": 20,
+    "gae_lambda": 0.92,
+    "max_grad_norm": 0.8,
+    "vf_coef": 0.58096,
+    "policy_kwargs": {"log_std_init": -2.0, "ortho_init": False, "net_arch": {"pi": [256, 256], "vf": [256, 256]}},
+}
 # Tianshou 2.0 test/discrete/test_pg.py: 8 training envs, 8 episodes per collect, 2 passes in batches of 64, Adam 1e-3,
 # gamma 0.95, returns standardised, a 64-64 ReLU net with a softmax output, orthogonal init; 10 epochs x 40,000 steps.
 TIANSHOU_PG_CARTPOLE = {
@@ -201,6 +220,10 @@ TASKS: dict[str, Task] = {
         # the same budget for SAC (issue 19: the returns at equal env steps beside SB3's)
         Task("halfcheetah-sac", "HalfCheetah-v5, SAC", "sac", "halfcheetah", "SB3 SAC", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
+        # PPO learns more slowly per env step than the replay methods: a budget of 200k (RL Zoo: 1M; here each side's
+        # 20 epochs of 64-step minibatches run at about 500 env steps/s). quick: two 512-step rollouts and their updates
+        Task("halfcheetah-ppo", "HalfCheetah-v5, PPO", "ppo", "halfcheetah", "SB3 PPO", "RL Zoo (HalfCheetah-v3)", 10, None,
+             200_000, 3600.0, 1_024, default=False),
     )
 }  # fmt: skip
 
@@ -341,6 +364,25 @@ def peer_sb3_ppo_lunarlander(task: Task, seed: int, max_steps: int) -> dict[str,
     return _sb3_ppo("LunarLander-v3", ZOO_PPO_LUNARLANDER, task, seed, max_steps)
 
 
+def peer_sb3_ppo_halfcheetah(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from pgtrain.envs import quiet_mujoco
+
+    quiet_mujoco()
+    z = ZOO_PPO_HALFCHEETAH
+    # the Monitor wrapper inside make_vec_env records the true returns, before VecNormalize scales the rewards
+    envs = VecNormalize(make_vec_env("HalfCheetah-v5", n_envs=z["n_envs"], seed=seed), gamma=z["gamma"])
+    keys = ("n_steps", "batch_size", "gamma", "learning_rate", "ent_coef", "clip_range", "n_epochs", "gae_lambda",
+            "max_grad_norm", "vf_coef")  # fmt: skip
+    kwargs = dict(z["policy_kwargs"], activation_fn=torch.nn.ReLU)
+    model = PPO("MlpPolicy", envs, **{k: z[k] for k in keys}, policy_kwargs=kwargs, seed=seed, device="cpu")
+    return _sb3_learn(model, task, max_steps)
+
+
 def _sb3_ppo(env_id: str, z: dict[str, Any], task: Task, seed: int, max_steps: int, **extra: Any) -> dict[str, Any]:
     """SB3's PPO (MlpPolicy) on ``z["n_envs"]`` copies of ``env_id`` with RL Zoo's settings ``z`` plus ``extra``
     keyword arguments, SB3's defaults for the rest. Its ``learn()`` finishes the rollout it is in: up to
@@ -466,6 +508,7 @@ PEERS = {
     "lunarlander-ppo": peer_sb3_ppo_lunarlander,
     "halfcheetah-td3": peer_sb3_td3_halfcheetah,
     "halfcheetah-sac": peer_sb3_sac_halfcheetah,
+    "halfcheetah-ppo": peer_sb3_ppo_halfcheetah,
 }
 
 
