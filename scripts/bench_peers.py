@@ -23,7 +23,7 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 | lunarlander-ppo (long) | ``pgtrain algo=ppo env=lunarlander`` | Stable-Baselines3 PPO, RL Zoo's LunarLander-v2 settings, on v3 |
 | halfcheetah-td3 (long) | ``pgtrain algo=td3 env=halfcheetah`` | Stable-Baselines3 TD3, RL Zoo's HalfCheetah-v3 settings, on v5 |
 | halfcheetah-sac (long) | ``pgtrain algo=sac env=halfcheetah`` | Stable-Baselines3 SAC, RL Zoo's HalfCheetah-v3 settings, on v5 |
-| halfcheetah-ppo (long) | ``pgtrain algo=ppo env=halfcheetah`` | Stable-Baselines3 PPO + VecNormalize, RL Zoo's HalfCheetah-v3 settings, on v5 |
+| halfcheetah-ppo (long) | ``pgtrain algo=ppo env=halfcheetah`` | SB3 PPO + VecNormalize, RL Zoo's HalfCheetah-v3 settings, on v5 |
 
 pgtrain runs with its own defaults (configs/, tuned files included) plus ``stop_on_solve=true`` (threshold tasks), the
 step cap as ``total_steps``, ``eval_interval=0`` (neither peer evaluates while it trains) and ``device=cpu``. The step
