@@ -150,9 +150,10 @@ def test_quick_ppo_sac_td3(tmp_path):
         assert f"| {peer} |" in md
 
 
-def test_quick_lunarlander_ppo_and_halfcheetah_td3(tmp_path):
+def test_quick_lunarlander_ppo_and_halfcheetah_td3_sac_ppo(tmp_path):
     _need("stable_baselines3", "Box2D", "mujoco")
-    md, data = _quick(tmp_path, "lunarlander-ppo", "halfcheetah-td3", "halfcheetah-sac")
+    md, data = _quick(tmp_path, "lunarlander-ppo", "halfcheetah-td3", "halfcheetah-sac", "halfcheetah-ppo")
+    assert data["caps"]["halfcheetah-ppo"] == {"env_steps": 1_024, "wall_s": 3600.0, "fixed_budget": True}
     for cheetah_task in ("halfcheetah-td3", "halfcheetah-sac"):
         assert data["caps"][cheetah_task] == {"env_steps": 1_000, "wall_s": 3600.0, "fixed_budget": True}
     for side in ("pgtrain", "peer"):
@@ -164,9 +165,12 @@ def test_quick_lunarlander_ppo_and_halfcheetah_td3(tmp_path):
             (cheetah,) = data["results"][cheetah_task][side]
             assert cheetah["env_steps"] == 1_000 and cheetah["solved"] is None
             assert cheetah["final_return"] < 0  # one 1,000-step episode of random warm-up actions: control costs, no run
+        (ppo,) = data["results"]["halfcheetah-ppo"][side]  # two 512-step rollouts, SB3's through VecNormalize
+        assert ppo["env_steps"] == 1_024 and ppo["final_return"] is not None
     assert "| LunarLander-v3, PPO | pgtrain | its defaults | 0/1 |" in md
     assert "| HalfCheetah-v5, TD3 | pgtrain | its defaults | 1,000 |" in md and "**ratio pgtrain/peer**" in md
     assert "| HalfCheetah-v5, SAC | pgtrain | its defaults | 1,000 |" in md and "| SB3 SAC | RL Zoo (HalfCheetah-v3) |" in md
+    assert "| HalfCheetah-v5, PPO | pgtrain | its defaults | 1,024 |" in md and "| SB3 PPO | RL Zoo (HalfCheetah-v3) |" in md
     assert "HalfCheetah-v5, TD3: 1,000 env steps, return at the end = the mean return of the last 10" in md
 
 

@@ -406,6 +406,28 @@ def test_tiny_runs_end_to_end(cli, tmp_path, args):
     assert (run / "checkpoints" / "last.pt").is_file()
 
 
+@pytest.mark.parametrize("env", ["halfcheetah", "hopper"])
+def test_tuned_ppo_on_mujoco_runs_with_zoo_networks_and_normalisation(cli, tmp_path, env):
+    """configs/tuned/ppo_{halfcheetah,hopper}.yaml (RL Zoo's tuned MuJoCo PPO): two 512-step rollouts end to end, with
+    separate 256x256 networks, the log-std starting at -2 and VecNormalize-style statistics saved in the checkpoint."""
+    run = tmp_path / "run"
+    res = cli("algo=ppo", f"env={env}", "total_steps=1024", f"hydra.run.dir={run}", "checkpoint_every_s=0")
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    assert summary["env_steps"] == 1024 and summary["episodes"] >= 1
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    algo, cfg = state["algo_state"], state["config"]
+    assert cfg["env"]["normalize_obs"] and cfg["env"]["normalize_reward"] and cfg["env"]["normalize_gamma"] == cfg["algo"]["gamma"]
+    assert state["normalization"]["obs"]["count"] > 1024  # every env step (and each reset) updates the statistics
+    assert algo["policy"]["torso.1.2.weight"].shape == (256, 256) and algo["value"]["torso.1.2.weight"].shape == (256, 256)
+    # n_epochs passes over each rollout's minibatches: at least 2 x 512 / batch_size x n_epochs steps (the reset steps of
+    # finished episodes are not counted as env steps, so a third, short rollout may follow), each moving the log-std a
+    # little away from -2
+    n_epochs, per_rollout = cfg["algo"]["n_epochs"], 512 // cfg["algo"]["batch_size"]
+    assert summary["updates"] % n_epochs == 0 and summary["updates"] >= 2 * per_rollout * n_epochs
+    assert algo["policy"]["log_std"].sub(-2.0).abs().max() < 0.05
+
+
 def test_pgtrain_eval_uses_the_runs_frozen_statistics(cli, tmp_path):
     run = tmp_path / "run"
     args = ("algo=a2c", "env=gym", "env.id=MountainCarContinuous-v0", "env.normalize_obs=true", "algo.num_envs=2")
