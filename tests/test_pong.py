@@ -15,16 +15,13 @@ from pgtrain.batches import SparseFrames
 from pgtrain.config import DiscreteHead, PongConfig
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.pong import ALE_DOWN, ALE_UP, LectureFrames, LectureFramesVector, TwoActions, lecture_frame
-from pgtrain.nets import (
+from pgtrain.nets import NUMPY_ACT_MAX_BATCH, Policy, _numpy_forward, count_parameters
+from pgtrain.sparse import (
     DENSE_ACT_MAX_BATCH,
-    NUMPY_ACT_MAX_BATCH,
     NUMPY_MATMUL_MAX,
-    Policy,
     SparseFrameConv,
     SparseInputLinear,
-    _numpy_forward,
     _windows_of_pixels,
-    count_parameters,
     matmul_numpy,
     sparse_matmul_numpy,
 )
