@@ -140,6 +140,7 @@ class AlgoConfig:
     gamma: float = 0.99  # discount factor
     lr: float = 1e-3  # learning rate of the policy (actor)
     optimizer: Optimizer = Optimizer.adam  # optimiser for every network
+    adam_eps: float = 1e-8  # epsilon of Adam's denominator (torch's default; SB3's and CleanRL's PPO use 1e-5)
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # widths of the hidden layers
     activation: Activation = Activation.tanh  # hidden-layer non-linearity
     network: str = "mlp"  # torso: mlp, or cnn for image observations
@@ -160,6 +161,7 @@ class AlgoConfig:
         _check_at_least("algo.num_envs", self.num_envs, 1)
         _check_gamma("algo.gamma", self.gamma)
         _check_positive("algo.lr", self.lr)
+        _check_positive("algo.adam_eps", self.adam_eps)
         _check(all(h >= 1 for h in self.hidden_sizes), f"algo.hidden_sizes={self.hidden_sizes}: widths must be >= 1")
         _check_at_least("algo.max_grad_norm", self.max_grad_norm, 0.0)
         _check(self.network in ("mlp", "cnn"), f"algo.network={self.network}: choose mlp or cnn")

@@ -296,7 +296,7 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def make_optimizer(name: str, params, lr: float, fused: bool = False) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, lr: float, fused: bool = False, eps: float = 1e-8) -> torch.optim.Optimizer:
     """adam | sgd | rmsprop, by the config's ``optimizer`` option.
 
     ``fused=True`` takes torch's single-kernel Adam/SGD (same update rule): it spares the per-parameter Python loop
@@ -306,7 +306,7 @@ def make_optimizer(name: str, params, lr: float, fused: bool = False) -> torch.o
 
     name = getattr(name, "value", name)
     if name == "adam":
-        return optimizers.Adam(params, lr=lr, fused=fused or None)
+        return optimizers.Adam(params, lr=lr, eps=eps, fused=fused or None)
     if name == "sgd":
         return optimizers.SGD(params, lr=lr, fused=fused or None)
     if name == "rmsprop":

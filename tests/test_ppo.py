@@ -173,3 +173,18 @@ def test_ppo_learns_cartpole(cli, tmp_path):
     assert res.returncode == 0, res.stderr
     s = read_summary(tmp_path / "run")
     assert s["solved"] is not None, s
+
+
+def test_adam_eps_reaches_every_adam_of_the_algorithms():
+    """``algo.adam_eps``: torch's 1e-8 by default, SB3's and CleanRL's PPO 1e-5 where a preset sets it (the MuJoCo PPO
+    presets), in the optimiser's own param groups (so checkpoints keep it); a non-positive one is refused."""
+    from pgtrain.algos.sac import SAC
+    from pgtrain.config import SACConfig
+    from pgtrain.errors import PgtrainError
+
+    assert [g["eps"] for g in _algo().opt.param_groups] == [1e-8, 1e-8]
+    assert [g["eps"] for g in _algo(CONTINUOUS, adam_eps=1e-5).opt.param_groups] == [1e-5, 1e-5]
+    sac = SAC(OBS, CONTINUOUS, SACConfig(adam_eps=1e-4), torch.device("cpu"))
+    assert {g["eps"] for opt in (sac.actor_opt, sac.critic_opt, sac.alpha_opt) for g in opt.param_groups} == {1e-4}
+    with pytest.raises(PgtrainError, match="algo.adam_eps"):
+        PPOConfig(adam_eps=0.0)
