@@ -37,6 +37,7 @@ take about four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall
     python scripts/bench_peers.py --tasks lunarlander-ppo --seeds 0 1 2 3 4 --out docs/bench_peers_lunarlander
     python scripts/bench_peers.py --tasks halfcheetah-td3 --seeds 0 1 2 3 4 --out docs/bench_peers_halfcheetah
     python scripts/bench_peers.py --tasks halfcheetah-sac --seeds 0 1 --out docs/bench_peers_halfcheetah_sac_s01
+    python scripts/bench_peers.py --tasks halfcheetah-ppo --seeds 0 1 2 --out docs/bench_peers_halfcheetah_ppo_s012
     python scripts/bench_peers.py --quick                           # every task, tiny budgets, seed 0, both sides (CI)
 
 The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3, halfcheetah-sac, halfcheetah-ppo: hours
