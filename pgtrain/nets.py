@@ -16,7 +16,7 @@ from torch.distributions import Bernoulli, Categorical, Distribution, Independen
 from torch.nn import functional as F
 
 from pgtrain.batches import SparseFrames
-from pgtrain.config import Activation, DiscreteHead
+from pgtrain.config import Activation, AlgoConfig, DiscreteHead
 from pgtrain.errors import PgtrainError
 from pgtrain.sparse import SparseFrameConv, SparseInputLinear, matmul_numpy, sparse_matmul_numpy
 
@@ -296,17 +296,17 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def make_optimizer(name: str, params, lr: float, fused: bool = False, eps: float = 1e-8) -> torch.optim.Optimizer:
-    """adam | sgd | rmsprop, by the config's ``optimizer`` option.
+def make_optimizer(cfg: AlgoConfig, params, lr: float, fused: bool = False) -> torch.optim.Optimizer:
+    """adam | sgd | rmsprop, by the algorithm config's ``optimizer`` option (Adam with its ``adam_eps``).
 
     ``fused=True`` takes torch's single-kernel Adam/SGD (same update rule): it spares the per-parameter Python loop
     that dominates an optimiser step on small networks (DDPG's thousands of tiny updates).
     """
     from pgtrain import optimizers  # torch's classes, less their first call's import of torch._dynamo (see there)
 
-    name = getattr(name, "value", name)
+    name = getattr(cfg.optimizer, "value", cfg.optimizer)
     if name == "adam":
-        return optimizers.Adam(params, lr=lr, eps=eps, fused=fused or None)
+        return optimizers.Adam(params, lr=lr, eps=cfg.adam_eps, fused=fused or None)
     if name == "sgd":
         return optimizers.SGD(params, lr=lr, fused=fused or None)
     if name == "rmsprop":

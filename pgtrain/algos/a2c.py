@@ -83,7 +83,7 @@ class A2C(Algorithm):
         groups = [{"params": list(self.policy.parameters())}, {"params": list(self.value.parameters())}]
         if cfg.value_lr is not None:
             groups[1]["lr"] = cfg.value_lr
-        self.opt = make_optimizer(cfg.optimizer, groups, cfg.lr, fused=True, eps=cfg.adam_eps)
+        self.opt = make_optimizer(cfg, groups, cfg.lr, fused=True)
 
     @torch.no_grad()
     def nonfinite_parameters(self) -> list[str]:

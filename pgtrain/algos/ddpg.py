@@ -45,8 +45,8 @@ class DDPG(OffPolicy):
         self.critic = self.critic_class(obs_space, action_space, cfg.hidden_sizes, cfg.activation).to(device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = make_optimizer(cfg.optimizer, self.actor.parameters(), cfg.lr, fused=True, eps=cfg.adam_eps)
-        self.critic_opt = make_optimizer(cfg.optimizer, self.critic.parameters(), cfg.critic_lr, fused=True, eps=cfg.adam_eps)
+        self.actor_opt = make_optimizer(cfg, self.actor.parameters(), cfg.lr, fused=True)
+        self.critic_opt = make_optimizer(cfg, self.critic.parameters(), cfg.critic_lr, fused=True)
         self.actor_params = list(self.actor.parameters())
         # online and target parameters side by side, for one Polyak call per gradient step
         self.online_params = list(self.critic.parameters()) + self.actor_params

@@ -43,11 +43,11 @@ class Reinforce(Algorithm):
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: ReinforceConfig, device: torch.device) -> None:
         super().__init__(obs_space, action_space, cfg, device)
         self.policy = Policy(obs_space, action_space, cfg.network, cfg.hidden_sizes, cfg.activation, cfg.discrete_head).to(device)
-        self.policy_opt = make_optimizer(cfg.optimizer, self.policy.parameters(), cfg.lr, eps=cfg.adam_eps)
+        self.policy_opt = make_optimizer(cfg, self.policy.parameters(), cfg.lr)
         self.state_attrs = ("policy", "policy_opt")
         if cfg.baseline == Baseline.value:
             self.value = ValueNet(obs_space, cfg.network, cfg.hidden_sizes, cfg.activation).to(device)
-            self.value_opt = make_optimizer(cfg.optimizer, self.value.parameters(), cfg.value_lr, eps=cfg.adam_eps)
+            self.value_opt = make_optimizer(cfg, self.value.parameters(), cfg.value_lr)
             self.state_attrs += ("value", "value_opt")
         self.sparse_obs = reads_sparse(self.policy.torso)  # the value net's torso is built alike
 
