@@ -367,31 +367,31 @@ def peer_sb3_ppo_lunarlander(task: Task, seed: int, max_steps: int) -> dict[str,
 
 def peer_sb3_ppo_halfcheetah(task: Task, seed: int, max_steps: int) -> dict[str, Any]:
     import torch
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
 
     from pgtrain.envs import quiet_mujoco
 
     quiet_mujoco()
     z = ZOO_PPO_HALFCHEETAH
-    # the Monitor wrapper inside make_vec_env records the true returns, before VecNormalize scales the rewards
-    envs = VecNormalize(make_vec_env("HalfCheetah-v5", n_envs=z["n_envs"], seed=seed), gamma=z["gamma"])
-    keys = ("n_steps", "batch_size", "gamma", "learning_rate", "ent_coef", "clip_range", "n_epochs", "gae_lambda",
-            "max_grad_norm", "vf_coef")  # fmt: skip
-    kwargs = dict(z["policy_kwargs"], activation_fn=torch.nn.ReLU)
-    model = PPO("MlpPolicy", envs, **{k: z[k] for k in keys}, policy_kwargs=kwargs, seed=seed, device="cpu")
-    return _sb3_learn(model, task, max_steps)
+    keys = ("learning_rate", "clip_range", "max_grad_norm", "vf_coef")
+    policy_kwargs = dict(z["policy_kwargs"], activation_fn=torch.nn.ReLU)
+    return _sb3_ppo("HalfCheetah-v5", z, task, seed, max_steps, normalize=True, **{k: z[k] for k in keys}, policy_kwargs=policy_kwargs)
 
 
-def _sb3_ppo(env_id: str, z: dict[str, Any], task: Task, seed: int, max_steps: int, **extra: Any) -> dict[str, Any]:
+def _sb3_ppo(
+    env_id: str, z: dict[str, Any], task: Task, seed: int, max_steps: int, normalize: bool = False, **extra: Any
+) -> dict[str, Any]:
     """SB3's PPO (MlpPolicy) on ``z["n_envs"]`` copies of ``env_id`` with RL Zoo's settings ``z`` plus ``extra``
-    keyword arguments, SB3's defaults for the rest. Its ``learn()`` finishes the rollout it is in: up to
-    ``n_envs * n_steps - 1`` env steps past the cap."""
+    keyword arguments, SB3's defaults for the rest; ``normalize``: VecNormalize of observations and rewards with the
+    algorithm's gamma (RL Zoo's ``normalize: true``; the Monitor wrapper inside make_vec_env records the true returns,
+    before it scales the rewards). Its ``learn()`` finishes the rollout it is in: up to ``n_envs * n_steps - 1`` env
+    steps past the cap."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
 
     envs = make_vec_env(env_id, n_envs=z["n_envs"], seed=seed)
+    if normalize:
+        envs = VecNormalize(envs, gamma=z["gamma"])
     keys = ("n_steps", "batch_size", "gae_lambda", "gamma", "n_epochs", "ent_coef")
     model = PPO("MlpPolicy", envs, **{k: z[k] for k in keys}, **extra, seed=seed, device="cpu")
     return _sb3_learn(model, task, max_steps)
