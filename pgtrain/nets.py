@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from pgtrain.batches import SparseFrames
 from pgtrain.config import Activation, AlgoConfig, DiscreteHead
 from pgtrain.errors import PgtrainError
-from pgtrain.sparse import SparseFrameConv, SparseInputLinear, matmul_numpy, sparse_matmul_numpy
+from pgtrain.sparse import SparseFrameConv, SparseInputLinear, matmul_numpy, sparse_linear_numpy
 
 # Argument validation in torch.distributions costs more than the maths for small batches.
 Distribution.set_default_validate_args(False)
@@ -160,6 +160,11 @@ class Policy(nn.Module):
             self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
         # the layers act_numpy runs (a list, not a ModuleList: the modules are the torso's, registered there)
         self.numpy_leaves = _numpy_leaves(self.torso) if self.kind != "gaussian" else None
+        # the lecture's 6400-200-1 policy (a sparse first layer, ReLU, then the head): acted in one compiled pass
+        self.numpy_layers = [m for m in self.numpy_leaves or [] if not isinstance(m, nn.Flatten)]
+        kinds = [type(m) for m in self.numpy_layers]
+        self.lecture_mlp = kinds == [SparseInputLinear, nn.ReLU]
+        self._lecture_views: tuple | None = None  # (storage addresses, numpy views of its parameters): _lecture_arrays
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
         """pi(.|s) for a batch of observations ``(B, *obs_shape)``; samples have shape ``(B,)`` or ``(B, act_dim)``."""
@@ -209,6 +214,10 @@ class Policy(nn.Module):
         """
         if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH or self.head.weight.device.type != "cpu":
             return None
+        if self.kind == "bernoulli" and self.lecture_mlp:
+            actions = self._act_lecture_mlp(obs, explore)
+            if actions is not None:
+                return actions
         features = _numpy_forward(self.numpy_leaves, obs)
         out = matmul_numpy(features, _numpy(self.head.weight).T) + _numpy(self.head.bias)  # (B, n) logits; (B, 1) bernoulli
         if self.kind == "bernoulli":
@@ -222,6 +231,29 @@ class Policy(nn.Module):
         cdf = np.cumsum(e, -1) / e.sum(-1, keepdims=True)
         u = torch.rand(len(out), 1).numpy()
         return np.minimum((cdf < u).sum(-1), out.shape[-1] - 1)
+
+    def _act_lecture_mlp(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
+        """act_numpy of the lecture's policy (:attr:`lecture_mlp`) by :func:`pgtrain.kernels.sparse_relu_bernoulli`:
+        the same law, the same uniform draws; None where the batch is denser than the first layer's ``max_density``."""
+        frames = obs if isinstance(obs, SparseFrames) else SparseFrames.of(obs)
+        first, weight, bias, head_weight, head_bias = self._lecture_arrays()
+        if len(frames.cols) > first.max_density * len(frames) * frames.width:
+            return None
+        from pgtrain.kernels import sparse_relu_bernoulli  # numba: imported by the runs that act on sparse frames only
+
+        u = torch.rand(len(frames)).numpy() if explore else np.full(len(frames), 0.5, dtype=np.float32)
+        return sparse_relu_bernoulli(frames.cols, frames.values, frames.counts, weight, bias, head_weight, head_bias[0], u)
+
+    def _lecture_arrays(self) -> tuple[SparseInputLinear, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The lecture policy's first layer and numpy views of its weights, bias, head weights and head bias, made
+        once per parameter storage (optimiser steps and checkpoint loads write into the same storage, and the views
+        see them; a copy of the module has its own storage and gets its own views)."""
+        first = self.numpy_layers[0]
+        key = (first.weight.data_ptr(), self.head.weight.data_ptr())
+        if self._lecture_views is None or self._lecture_views[0] != key:
+            views = (_numpy(first.weight), _numpy(first.bias), _numpy(self.head.weight)[0], _numpy(self.head.bias))
+            self._lecture_views = (key, first, *views)
+        return self._lecture_views[1:]
 
 
 # Policy.act_numpy: batches of at most this many observations (the env-step loop's); larger ones go through torch.
@@ -256,7 +288,7 @@ def _numpy_forward(leaves: list[nn.Module], x: np.ndarray | SparseFrames) -> np.
     """The layers ``leaves`` (from :func:`_numpy_leaves`) applied to ``x`` ``(B, ...)`` in numpy -> ``(B, width)``."""
     for m in leaves:
         if isinstance(m, SparseInputLinear):
-            x = sparse_matmul_numpy(x, _numpy(m.weight), m.max_density) + _numpy(m.bias)
+            x = sparse_linear_numpy(x, _numpy(m.weight), _numpy(m.bias), m.max_density)
         elif isinstance(m, nn.Linear):
             x = matmul_numpy(x, _numpy(m.weight).T) + _numpy(m.bias)
         elif isinstance(m, nn.ReLU):

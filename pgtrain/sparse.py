@@ -2,7 +2,7 @@
 
 :class:`SparseInputLinear` (the MLP's first layer) and :class:`SparseFrameConv` (the small CNN's first convolution)
 have the maths, parameters and state-dict keys of ``nn.Linear`` and ``nn.Conv2d`` and cost what the nonzero pixels
-cost; :func:`sparse_matmul_numpy` and :func:`matmul_numpy` are the numpy forms the env-step loop acts with.
+cost; :func:`sparse_linear_numpy` and :func:`matmul_numpy` are the numpy forms the env-step loop acts with.
 :mod:`pgtrain.nets` builds its torsos from them.
 """
 
@@ -121,18 +121,17 @@ class _SparseRowsMatmul(torch.autograd.Function):
         return grad_x, grad_w, None, None, None, None
 
 
-def sparse_matmul_numpy(x: np.ndarray | SparseFrames, weight: np.ndarray, max_density: float) -> np.ndarray:
-    """``x @ weight`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros (or its :class:`SparseFrames`) and
-    ``weight`` ``(D, H)`` -> ``(B, H)``: row i sums the weight rows of its nonzero inputs times their values (torch's
-    embedding bag on views of the arrays: one call, and the rows are read where they lie instead of being gathered
-    into a copy first); the dense product when more than ``max_density`` of ``x`` is nonzero."""
+def sparse_linear_numpy(x: np.ndarray | SparseFrames, weight: np.ndarray, bias: np.ndarray, max_density: float) -> np.ndarray:
+    """``x @ weight + bias`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros (or its :class:`SparseFrames`),
+    ``weight`` ``(D, H)`` and ``bias`` ``(H,)`` -> ``(B, H)``: row i sums the weight rows of its nonzero inputs times
+    their values (one compiled pass, :func:`pgtrain.kernels.sparse_rows_matmul`: the rows are read where they lie);
+    the dense product when more than ``max_density`` of ``x`` is nonzero."""
     frames = x if isinstance(x, SparseFrames) else SparseFrames.of(x)
     if len(frames.cols) > max_density * len(frames) * frames.width:
-        return matmul_numpy((frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype), weight)
-    cols = torch.from_numpy(frames.cols.astype(np.int64))
-    starts = torch.from_numpy(frames.starts())
-    values = torch.from_numpy(frames.values.astype(weight.dtype))
-    return F.embedding_bag(cols, torch.from_numpy(weight), starts, mode="sum", per_sample_weights=values).numpy()
+        return matmul_numpy((frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype), weight) + bias
+    from pgtrain.kernels import sparse_rows_matmul  # numba: imported by the runs that act on sparse frames only
+
+    return sparse_rows_matmul(frames.cols, frames.values, frames.counts, weight, bias)
 
 
 # matmul_numpy: products of at most this many multiply-adds run in numpy itself, whose OpenBLAS keeps them on one

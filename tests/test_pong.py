@@ -23,7 +23,7 @@ from pgtrain.sparse import (
     SparseInputLinear,
     _windows_of_pixels,
     matmul_numpy,
-    sparse_matmul_numpy,
+    sparse_linear_numpy,
 )
 from tests.conftest import read_summary
 
@@ -199,6 +199,39 @@ def test_grey_screens_give_the_rgb_screens_lecture_frames() -> None:
     rgb.close()
     grey.close()
     assert lit > 400 * 4 * 20  # paddles and ball were there to compare
+
+
+def test_compiled_lecture_difference_equals_numpy() -> None:
+    """kernels.lecture_diff_grey (the ale_vector env's preprocessing) equals lecture_frame_grey of the screens minus
+    each env's previous frame, zeros for the envs whose game starts, over real Pong screens in async batches of 3 of
+    4 envs (ids in any order); and it updates the previous frames and the fresh flags as the numpy form does."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    from pgtrain.envs.pong import lecture_frame_grey
+    from pgtrain.kernels import lecture_diff_grey
+
+    kw = dict(img_height=210, img_width=160, stack_num=1, maxpool=False, noop_max=0, use_fire_reset=False, num_threads=1)
+    envs = AtariVectorEnv("pong", 4, grayscale=True, batch_size=3, **kw)
+    obs, info = envs.reset(seed=5)
+    prev, fresh = np.zeros((4, 6400), np.int8), np.ones(4, bool)
+    ref_prev, ref_fresh = prev.copy(), fresh.copy()
+    rng = np.random.default_rng(0)
+    nonzero = 0
+    for step in range(300):
+        screens, ids = obs.reshape(len(obs), 210, 160), info["env_id"]
+        cur = lecture_frame_grey(screens)
+        expected = cur - ref_prev[ids]
+        expected[ref_fresh[ids]] = 0
+        ref_prev[ids], ref_fresh[ids] = cur, False
+        np.testing.assert_array_equal(lecture_diff_grey(screens, ids, prev, fresh), expected)
+        np.testing.assert_array_equal(prev, ref_prev)
+        np.testing.assert_array_equal(fresh, ref_fresh)
+        nonzero += int(np.count_nonzero(expected))
+        if step % 50 == 49:  # a game starting over: the next frame of that env is a fresh one
+            fresh[ids[0]] = ref_fresh[ids[0]] = True
+        obs, _, _, _, info = envs.step(rng.integers(2, 4, size=3))
+    envs.close()
+    assert nonzero > 1000  # the ball and paddles moved: the frames were not all zeros
 
 
 def test_both_backends_give_the_same_observations() -> None:
@@ -416,14 +449,50 @@ def test_each_pixel_lies_in_the_convolution_windows_that_hold_it() -> None:
 
 
 @pytest.mark.parametrize("density", [0.004, 0.3])
-def test_numpy_sparse_product_equals_the_dense_product(density: float) -> None:
-    """sparse_matmul_numpy (the acting path) = x @ W, on sparse frames and on the dense fallback above max_density."""
-    weight = np.random.default_rng(1).standard_normal((6400, 200)).astype(np.float32)
+def test_numpy_sparse_linear_equals_the_dense_product(density: float) -> None:
+    """sparse_linear_numpy (the acting path: the compiled sum of weight rows) = x @ W + b, on sparse frames and on the
+    dense fallback above max_density."""
+    rng = np.random.default_rng(1)
+    weight = rng.standard_normal((6400, 200)).astype(np.float32)
+    bias = rng.standard_normal(200).astype(np.float32)
     x = sparse_frames(8, density)
-    np.testing.assert_allclose(sparse_matmul_numpy(x, weight, 0.05), x.astype(np.float64) @ weight, rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(sparse_matmul_numpy(np.zeros_like(x), weight, 0.05), np.zeros((8, 200)))
+    expected = x.astype(np.float64) @ weight + bias
+    np.testing.assert_allclose(sparse_linear_numpy(x, weight, bias, 0.05), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(sparse_linear_numpy(np.zeros_like(x), weight, bias, 0.05), np.tile(bias, (8, 1)))
     frames = SparseFrames.of(x)  # the async collector's form, with all-zero rows (x[0]) among them
-    np.testing.assert_allclose(sparse_matmul_numpy(frames, weight, 0.05), x.astype(np.float64) @ weight, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(sparse_linear_numpy(frames, weight, bias, 0.05), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_compiled_sparse_rows_matmul_sums_in_the_embedding_bags_order() -> None:
+    """kernels.sparse_rows_matmul gives torch's embedding bag (sum mode, per-entry values) plus the bias bit for bit:
+    the same sums in the same order, so acting in numpy and in torch agree to the last bit on the first layer."""
+    from torch.nn import functional as F
+
+    from pgtrain.kernels import sparse_rows_matmul
+
+    rng = np.random.default_rng(2)
+    weight = rng.standard_normal((6400, 200)).astype(np.float32)
+    bias = rng.standard_normal(200).astype(np.float32)
+    frames = SparseFrames.of(sparse_frames(12, 0.005))
+    bag = F.embedding_bag(
+        torch.from_numpy(frames.cols.astype(np.int64)), torch.from_numpy(weight), torch.from_numpy(frames.starts()),
+        mode="sum", per_sample_weights=torch.from_numpy(frames.values.astype(np.float32)),
+    ).numpy()  # fmt: skip
+    np.testing.assert_array_equal(sparse_rows_matmul(frames.cols, frames.values, frames.counts, weight, bias), bag + bias)
+
+
+def test_sparse_frames_of_int8_frames_compiled_equals_numpy() -> None:
+    """SparseFrames.of takes Pong's int8 frames through the compiled pass (kernels.nonzero_rows) and other arrays
+    through numpy: the same entries, in the same order, with all-zero rows and values in the last of 8 columns."""
+    x = sparse_frames(16, 0.01)
+    x[3] = 0
+    x[5, -1], x[6, 0] = 1, -1
+    compiled, reference = SparseFrames.of(x), SparseFrames.of(x.astype(np.int16))
+    assert compiled.cols.dtype == reference.cols.dtype == np.int16 and compiled.values.dtype == np.int8
+    np.testing.assert_array_equal(compiled.cols, reference.cols)
+    np.testing.assert_array_equal(compiled.values, reference.values)
+    np.testing.assert_array_equal(compiled.counts, reference.counts)
+    np.testing.assert_array_equal(compiled.dense(), x)
 
 
 @pytest.mark.parametrize("shape", [(8, 200, 1), (64, 200, 1), (8, 16, 8)])
@@ -443,6 +512,7 @@ def test_numpy_acting_has_the_torch_policys_law(head: str, hidden: list[int], ac
     forward's, for the lecture's Bernoulli net and a deeper categorical one; an in-place optimiser step is seen."""
     torch.manual_seed(0)
     policy = Policy(gym.spaces.Box(-1, 1, (6400,), np.int8), gym.spaces.Discrete(2), "mlp", hidden, activation, head)
+    assert policy.lecture_mlp is (head == "sigmoid")  # the lecture's net acts in one compiled pass (kernels)
     opt = torch.optim.SGD(policy.parameters(), lr=0.05)
     x = sparse_frames(64, 0.005)
     seen = []

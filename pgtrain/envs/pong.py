@@ -116,6 +116,7 @@ class LectureFramesVector(VectorWrapper):
         self.prev = np.zeros((self.num_envs, FRAME_SIZE), dtype=np.int8)
         self.last = np.zeros((self.batch_size, FRAME_SIZE), dtype=np.int8)
         self.fresh = np.zeros(self.num_envs, dtype=bool)  # the env's next frame starts an episode: difference 0
+        self._all_ids = np.arange(self.num_envs)
 
     def _ids(self, info: dict[str, Any]) -> np.ndarray | slice:
         return info["env_id"] if self.batch_size < self.num_envs else slice(None)
@@ -138,10 +139,13 @@ class LectureFramesVector(VectorWrapper):
 
     def _diff(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         ids = self._ids(info)
-        if self.grey:
-            cur = lecture_frame_grey(obs.reshape(len(obs), *obs.shape[-2:]))
-        else:
-            cur = lecture_frame(obs.reshape(len(obs), *obs.shape[-3:]))
+        if self.grey:  # one compiled pass: lecture_frame_grey, the difference, the fresh games (tested equal)
+            from pgtrain.kernels import lecture_diff_grey  # numba: imported by the runs that read grey screens only
+
+            env_ids = self._all_ids if isinstance(ids, slice) else ids
+            self.last = lecture_diff_grey(obs.reshape(len(obs), *obs.shape[-2:]), env_ids, self.prev, self.fresh)
+            return self.last
+        cur = lecture_frame(obs.reshape(len(obs), *obs.shape[-3:]))
         diff = cur - self.prev[ids]
         fresh = self.fresh[ids]
         if fresh.any():  # rare: a game's first frame
