@@ -112,6 +112,7 @@ def main() -> None:
         "--raw-batch", type=int, nargs="+", default=None, help="envs per raw async step, one phase each (default: env.async_batch or N/2)"
     )
     parser.add_argument("--variants", nargs="+", default=[""], help="training phases: space-separated overrides each")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the raw phases and the training phases in turn; figures are medians")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("overrides", nargs="*", help="pgtrain overrides after --, e.g. algo.num_envs=16")
     args = parser.parse_args()
@@ -125,37 +126,59 @@ def main() -> None:
     print(f"pgtrain algo={args.algo} env=pong: {n} envs, {where}, preprocess={cfg.env.preprocess}", flush=True)
 
     lockstep = replace(cfg.env, async_batch=0)
-    emulator_lockstep = random_steps_per_s(raw_emulator(lockstep, n), args.raw_seconds, cfg.seed)
-    print(f"emulator, random actions, lockstep:  {emulator_lockstep:10,.0f} env steps/s", flush=True)
-    async_sps: dict[int, float] = {}  # envs per async step -> the bare emulators' env steps/s
-    for raw_batch in args.raw_batch or [cfg.env.async_batch or n // 2]:
-        if cfg.env.backend == "ale_vector" and 0 < raw_batch < n:
-            batched = replace(cfg.env, async_batch=raw_batch)
-            async_sps[raw_batch] = random_steps_per_s(raw_emulator(batched, n), args.raw_seconds, cfg.seed)
-            print(f"emulator, random actions, async {raw_batch:>2}: {async_sps[raw_batch]:10,.0f} env steps/s", flush=True)
+    raw_batches = [b for b in args.raw_batch or [cfg.env.async_batch or n // 2] if cfg.env.backend == "ale_vector" and 0 < b < n]
+    rounds = []  # each round: every raw form, then every training variant, one after the other
+    for round_no in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {round_no + 1} of {args.rounds}", flush=True)
+        raw = {"lockstep": random_steps_per_s(raw_emulator(lockstep, n), args.raw_seconds, cfg.seed)}
+        print(f"emulator, random actions, lockstep:  {raw['lockstep']:10,.0f} env steps/s", flush=True)
+        for raw_batch in raw_batches:
+            raw[raw_batch] = random_steps_per_s(raw_emulator(replace(cfg.env, async_batch=raw_batch), n), args.raw_seconds, cfg.seed)
+            print(f"emulator, random actions, async {raw_batch:>2}: {raw[raw_batch]:10,.0f} env steps/s", flush=True)
+        best = max(raw.values())
+        if round_no == 0:
+            env = random_steps_per_s(make_vec_env(lockstep, n), args.raw_seconds, cfg.seed)
+            print(f"pgtrain env, random actions:         {env:10,.0f} env steps/s", flush=True)
+        trained = []
+        for variant in args.variants:
+            with tempfile.TemporaryDirectory() as tmp:
+                summary = training_steps_per_s([*overrides, *variant.split()], args.train_seconds, Path(tmp))
+            train = summary["steps_per_second"]
+            print(
+                f"pgtrain training [{variant or 'as configured'}] ({summary['env_steps']:,} steps, {summary['updates']} "
+                f"updates, {summary['wall_time_s']:.0f} s): {train:10,.0f} env steps/s   "
+                f"training / best emulator of the round: {train / best:.1%}   training / env: {train / env:.1%}",
+                flush=True,
+            )
+            trained.append({"variant": variant, "train_sps": train, "ratio_emulator": train / best, "summary": summary})
+        rounds.append({"emulator_by_form": {str(k): v for k, v in raw.items()}, "emulator_sps": best, "training": trained})
+    # over the rounds: each raw form's median speed, the fastest of those the denominator; each variant's median speed
+    forms = {form: float(np.median([r["emulator_by_form"][form] for r in rounds])) for form in rounds[0]["emulator_by_form"]}
+    emulator = max(forms.values())
+    emulator_lockstep = forms["lockstep"]
+    async_sps = {int(k): v for k, v in forms.items() if k != "lockstep"}
     raw_batch = max(async_sps, key=async_sps.__getitem__) if async_sps else None  # the fastest async form
     emulator_async = async_sps.get(raw_batch)
-    emulator = max(emulator_lockstep, emulator_async or 0.0)
-    env = random_steps_per_s(make_vec_env(lockstep, n), args.raw_seconds, cfg.seed)
-    print(f"pgtrain env, random actions:         {env:10,.0f} env steps/s", flush=True)
     runs = []
-    for variant in args.variants:
-        with tempfile.TemporaryDirectory() as tmp:
-            summary = training_steps_per_s([*overrides, *variant.split()], args.train_seconds, Path(tmp))
-        train = summary["steps_per_second"]
-        print(
-            f"pgtrain training [{variant or 'as configured'}] ({summary['env_steps']:,} steps, {summary['updates']} "
-            f"updates, {summary['wall_time_s']:.0f} s): {train:10,.0f} env steps/s   "
-            f"training / best emulator: {train / emulator:.1%}   training / env: {train / env:.1%}",
-            flush=True,
-        )
-        runs.append({"variant": variant, "train_sps": train, "ratio_emulator": train / emulator,
-                     "ratio_env": train / env, "summary": summary})  # fmt: skip
+    for i, variant in enumerate(args.variants):
+        train = float(np.median([r["training"][i]["train_sps"] for r in rounds]))
+        per_round = [r["training"][i]["ratio_emulator"] for r in rounds]
+        runs.append({"variant": variant, "train_sps": train, "ratio_emulator": train / emulator, "ratio_env": train / env,
+                     "ratio_emulator_by_round": per_round, "summary": rounds[-1]["training"][i]["summary"]})  # fmt: skip
+        if args.rounds > 1:
+            print(
+                f"medians of {args.rounds} rounds, [{variant or 'as configured'}]: training {train:,.0f} env steps/s, "
+                f"best raw form {emulator:,.0f} ({max(forms, key=forms.__getitem__)}): {train / emulator:.1%}; "
+                f"per round {', '.join(f'{x:.1%}' for x in per_round)}",
+                flush=True,
+            )
     if args.json:
         figures = {
             "algo": args.algo, "num_envs": n, "repeat_action_probability": getattr(cfg.env, "repeat_action_probability", None),
             "emulator_sps": emulator, "emulator_lockstep_sps": emulator_lockstep, "emulator_async_sps": emulator_async,
             "emulator_async_batch": raw_batch, "emulator_async_by_batch": async_sps, "env_sps": env, **runs[0], "runs": runs,
+            "rounds": rounds,
         }  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

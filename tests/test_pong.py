@@ -654,15 +654,16 @@ def test_curve_wall_time_drops_the_pause_of_a_stop_and_resume() -> None:
 
 
 def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> None:
-    """scripts/bench_pong_throughput.py end to end, tiny: raw phases, then two training variants side by side."""
+    """scripts/bench_pong_throughput.py end to end, tiny: two rounds of the raw phases and two training variants side
+    by side; the figures are the rounds' medians."""
     import json
     import subprocess
     import sys
 
     out = tmp_path / "bench.json"
     res = subprocess.run(
-        [sys.executable, "scripts/bench_pong_throughput.py", "--raw-seconds", "1", "--train-seconds", "3", "--json", str(out),
-         "--raw-batch", "2", "3", "--variants", "", "env.async_batch=0", "--", "algo.num_envs=4", "env.async_batch=2"],
+        [sys.executable, "scripts/bench_pong_throughput.py", "--raw-seconds", "1", "--train-seconds", "2", "--json", str(out),
+         "--rounds", "2", "--raw-batch", "2", "3", "--variants", "", "env.async_batch=0", "--", "algo.num_envs=4", "env.async_batch=2"],
         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
@@ -675,9 +676,15 @@ def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> No
     assert figures["emulator_async_sps"] == max(by_batch.values()) == by_batch[figures["emulator_async_batch"]]
     assert figures["emulator_sps"] == max(figures["emulator_lockstep_sps"], figures["emulator_async_sps"])
     assert [r["variant"] for r in figures["runs"]] == ["", "env.async_batch=0"]
-    for run in figures["runs"]:
+    rounds = figures["rounds"]
+    assert len(rounds) == 2 and all(sorted(r["emulator_by_form"]) == ["2", "3", "lockstep"] for r in rounds)
+    assert figures["emulator_lockstep_sps"] == pytest.approx(np.median([r["emulator_by_form"]["lockstep"] for r in rounds]))
+    assert by_batch[3] == pytest.approx(np.median([r["emulator_by_form"]["3"] for r in rounds]))
+    for i, run in enumerate(figures["runs"]):
         assert run["train_sps"] > 0 and run["summary"]["env_steps"] > 0
+        assert run["train_sps"] == pytest.approx(np.median([r["training"][i]["train_sps"] for r in rounds]))
         assert run["ratio_emulator"] == pytest.approx(run["train_sps"] / figures["emulator_sps"])
+        assert len(run["ratio_emulator_by_round"]) == 2
 
 
 def test_learner_cpu_benchmark_measures_the_bare_emulators() -> None:
