@@ -206,11 +206,13 @@ class Policy(nn.Module):
         :class:`SparseFrames`) -> int64 actions ``(B,)``, computed in numpy; None where that does not apply (no
         sparse-input MLP torso, a Gaussian head, weights off the CPU, more than ``NUMPY_ACT_MAX_BATCH`` observations).
 
-        The same law as :meth:`sample`: the same probabilities (to float rounding) and the same uniform draws from
-        torch's global generator, so the run's seed and a checkpoint's RNG state still decide the actions. Why: Pong's
+        The same law as :meth:`sample`: the same probabilities (to float rounding), the same inverse-CDF use of one
+        uniform draw per observation, drawn from numpy's global generator (seeded by the run's seed and saved in
+        checkpoints, as torch's is), so the seed and a checkpoint's RNG state still decide the actions. Why: Pong's
         env-step loop acts on 8 to 16 frames at a time, where torch's fixed cost per call (a dozen ops and module calls,
-        ~170 us) is several times the maths; the weights are read through numpy views of the parameters' storage,
-        so every optimiser step is seen without a copy.
+        ~170 us; even ``torch.rand`` costs several times numpy's draw beside the emulator threads) is several times
+        the maths; the weights are read through numpy views of the parameters' storage, so every optimiser step is
+        seen without a copy. The lecture's own policy takes one compiled pass (:meth:`_act_lecture_mlp`).
         """
         if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH or self.head.weight.device.type != "cpu":
             return None
@@ -224,12 +226,12 @@ class Policy(nn.Module):
             z = out[:, 0]
             if not explore:
                 return (z > 0).astype(np.int64)
-            return (torch.rand(len(z)).numpy() < _sigmoid(z)).astype(np.int64)
+            return (np.random.random_sample(len(z)) < _sigmoid(z)).astype(np.int64)
         if not explore:
             return out.argmax(-1)
         e = np.exp(out - out.max(-1, keepdims=True))
         cdf = np.cumsum(e, -1) / e.sum(-1, keepdims=True)
-        u = torch.rand(len(out), 1).numpy()
+        u = np.random.random_sample((len(out), 1))
         return np.minimum((cdf < u).sum(-1), out.shape[-1] - 1)
 
     def _act_lecture_mlp(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
@@ -241,7 +243,7 @@ class Policy(nn.Module):
             return None
         from pgtrain.kernels import sparse_relu_bernoulli  # numba: imported by the runs that act on sparse frames only
 
-        u = torch.rand(len(frames)).numpy() if explore else np.full(len(frames), 0.5, dtype=np.float32)
+        u = np.random.random_sample(len(frames)) if explore else np.full(len(frames), 0.5)
         return sparse_relu_bernoulli(frames.cols, frames.values, frames.counts, weight, bias, head_weight, head_bias[0], u)
 
     def _lecture_arrays(self) -> tuple[SparseInputLinear, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

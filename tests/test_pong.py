@@ -508,8 +508,9 @@ def test_numpy_matmul_small_and_large(shape: tuple[int, int, int]) -> None:
 
 @pytest.mark.parametrize(("head", "hidden", "activation"), [("sigmoid", [200], "relu"), ("softmax", [16, 8], "tanh")])
 def test_numpy_acting_has_the_torch_policys_law(head: str, hidden: list[int], activation: str) -> None:
-    """Policy.act_numpy: the torso's features, the mode and the sampled actions (same torch seed) are the torch
-    forward's, for the lecture's Bernoulli net and a deeper categorical one; an in-place optimiser step is seen."""
+    """Policy.act_numpy: the torso's features and the mode are the torch forward's, and the sampled actions are the
+    torch policy's probabilities inverted at numpy's global uniform draws (same numpy seed, same actions), for the
+    lecture's Bernoulli net and a deeper categorical one; an in-place optimiser step is seen."""
     torch.manual_seed(0)
     policy = Policy(gym.spaces.Box(-1, 1, (6400,), np.int8), gym.spaces.Discrete(2), "mlp", hidden, activation, head)
     assert policy.lecture_mlp is (head == "sigmoid")  # the lecture's net acts in one compiled pass (kernels)
@@ -520,12 +521,15 @@ def test_numpy_acting_has_the_torch_policys_law(head: str, hidden: list[int], ac
         with torch.no_grad():
             features = policy.torso(torch.as_tensor(x)).numpy()
             mode = policy.mode(torch.as_tensor(x)).numpy()
-            torch.manual_seed(3)
-            sampled = np.concatenate([policy.sample(torch.as_tensor(x)).numpy() for _ in range(20)])
+            probs = policy.distribution(torch.as_tensor(x)).probs.double().numpy()  # P(UP) (64,), or (64, 2)
+        np.random.seed(3)
+        u = np.random.random_sample((20, 64))
+        cdf = probs.cumsum(-1) if probs.ndim == 2 else None
+        sampled = np.concatenate([(u_i < probs) if cdf is None else (cdf < u_i[:, None]).sum(-1) for u_i in u])
         np.testing.assert_allclose(_numpy_forward(policy.numpy_leaves, x), features, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(policy.act_numpy(x, explore=False), mode)
         np.testing.assert_array_equal(policy.act_numpy(SparseFrames.of(x), explore=False), mode)  # the async collector's
-        torch.manual_seed(3)
+        np.random.seed(3)
         numpy_sampled = np.concatenate([policy.act_numpy(x if i % 2 else SparseFrames.of(x), explore=True) for i in range(20)])
         assert numpy_sampled.dtype == np.int64 and 0 < numpy_sampled.mean() < 1
         np.testing.assert_array_equal(numpy_sampled, sampled)
