@@ -16,6 +16,9 @@ envs, the same backend, emulator threads, frames and env settings (sticky action
 The ratio training / emulator (the best raw form) is the figure issue 17's target (>= 90 %) is about; training / env
 is printed beside it. On a machine that other jobs share, only the ratios of one run mean anything. ``--variants``
 repeats the training phase once per set of overrides (the first is the headline), side by side in one run.
+``--rounds N`` runs the raw phases and the training phases in turn N times and reports each form's median over the
+rounds (the denominator: the fastest median raw form) and each round's ratio: a shared machine's speed drifts by tens
+of per cent over minutes, and one round compares phases minutes apart.
 
     python scripts/bench_pong_throughput.py                    # reinforce, 30 s raw phases, 120 s of training
     python scripts/bench_pong_throughput.py --algo a2c
@@ -24,6 +27,7 @@ repeats the training phase once per set of overrides (the first is the headline)
         "env.async_batch=0 env.pipeline_groups=1"              # async mode, pipelined groups, lockstep
     python scripts/bench_pong_throughput.py -- algo.num_envs=16 env.num_threads=2
     python scripts/bench_pong_throughput.py --raw-batch 8 12 --variants "env.async_batch=12" "env.async_batch=8"
+    python scripts/bench_pong_throughput.py --rounds 3 --raw-seconds 20 --train-seconds 60 --raw-batch 8 10 12
 """
 
 from __future__ import annotations
