@@ -107,21 +107,13 @@ def sparse_rows_matmul(cols: np.ndarray, values: np.ndarray, counts: np.ndarray,
 
 @numba.njit(cache=True, nogil=True)
 def _sparse_relu_bernoulli(cols, values, counts, weight, bias, head_weight, head_bias, u, actions):  # pragma: no cover
-    hidden = np.empty(weight.shape[1], dtype=weight.dtype)
-    entry = 0
+    hidden = np.empty((counts.shape[0], weight.shape[1]), dtype=weight.dtype)
+    _sparse_rows_matmul(cols, values, counts, weight, bias, hidden)
     for i in range(counts.shape[0]):
-        hidden[:] = 0
-        for _ in range(counts[i]):
-            w = weight[cols[entry]]
-            v = values[entry]
-            for j in range(hidden.shape[0]):
-                hidden[j] += v * w[j]
-            entry += 1
         z = head_bias
-        for j in range(hidden.shape[0]):
-            h = hidden[j] + bias[j]
-            if h > 0:
-                z += h * head_weight[j]
+        for j in range(hidden.shape[1]):
+            if hidden[i, j] > 0:
+                z += hidden[i, j] * head_weight[j]
         actions[i] = 1 if u[i] < 1.0 / (1.0 + np.exp(-np.float64(z))) else 0
 
 

@@ -540,6 +540,25 @@ def test_numpy_acting_has_the_torch_policys_law(head: str, hidden: list[int], ac
     assert not np.allclose(*seen)  # the step changed what both forwards computed
 
 
+def test_lecture_acting_views_follow_the_parameters_storage() -> None:
+    """The lecture policy's numpy views are made once per parameter storage: a loaded state dict (written in place) is
+    seen, and a copy of the module acts with its own parameters, not the original's."""
+    import copy
+
+    torch.manual_seed(0)
+    policy = Policy(gym.spaces.Box(-1, 1, (6400,), np.int8), gym.spaces.Discrete(2), "mlp", [200], "relu", DiscreteHead.sigmoid)
+    frames = SparseFrames.of(sparse_frames(16, 0.005))
+    before = policy.act_numpy(frames, explore=False)  # the views are made
+    assert 0 < before.sum() < len(before)
+    twin = copy.deepcopy(policy)
+    with torch.no_grad():
+        twin.head.bias.fill_(-100.0)  # the copy now always answers DOWN
+    assert twin.act_numpy(frames, explore=False).sum() == 0
+    np.testing.assert_array_equal(policy.act_numpy(frames, explore=False), before)  # the original is untouched
+    policy.load_state_dict(twin.state_dict())  # copied into the original's storage: its views see it
+    assert policy.act_numpy(frames, explore=False).sum() == 0
+
+
 def test_numpy_acting_is_declined_where_it_does_not_apply() -> None:
     """Dense torsos, Gaussian heads and large batches are acted on through torch (act_numpy answers None)."""
     frames = gym.spaces.Box(-1, 1, (6400,), np.int8)
