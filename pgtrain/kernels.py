@@ -9,7 +9,8 @@ code, with the same results as the numpy forms it stands in for (tested against 
 - :func:`lecture_diff_grey`: :func:`pgtrain.envs.pong.lecture_frame_grey` of a batch of grey screens, minus each
   env's previous frame;
 - :func:`nonzero_rows`: :meth:`pgtrain.batches.SparseFrames.of` of an int8 batch;
-- :func:`sparse_rows_matmul`: ``x @ weight + bias`` from x's nonzero entries (the sparse first layer's forward).
+- :func:`sparse_rows_matmul`: ``x @ weight + bias`` from x's nonzero entries (the sparse first layer's forward);
+- :func:`sparse_relu_bernoulli`: the lecture's whole 6400-200-1 policy on those entries, to actions.
 
 This module imports numba (about half a second) and compiles on first use (cached on disk by numba afterwards): its
 callers import it where they need it, so runs that never touch Pong's frames do not pay for it.

@@ -163,7 +163,7 @@ class Policy(nn.Module):
         # the lecture's 6400-200-1 policy (a sparse first layer, ReLU, then the head): acted in one compiled pass
         self.numpy_layers = [m for m in self.numpy_leaves or [] if not isinstance(m, nn.Flatten)]
         kinds = [type(m) for m in self.numpy_layers]
-        self.lecture_mlp = kinds == [SparseInputLinear, nn.ReLU]
+        self.lecture_mlp = self.kind == "bernoulli" and kinds == [SparseInputLinear, nn.ReLU]
         self._lecture_views: tuple | None = None  # (storage addresses, numpy views of its parameters): _lecture_arrays
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
@@ -216,7 +216,7 @@ class Policy(nn.Module):
         """
         if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH or self.head.weight.device.type != "cpu":
             return None
-        if self.kind == "bernoulli" and self.lecture_mlp:
+        if self.lecture_mlp:
             actions = self._act_lecture_mlp(obs, explore)
             if actions is not None:
                 return actions
@@ -238,23 +238,23 @@ class Policy(nn.Module):
         """act_numpy of the lecture's policy (:attr:`lecture_mlp`) by :func:`pgtrain.kernels.sparse_relu_bernoulli`:
         the same law, the same uniform draws; None where the batch is denser than the first layer's ``max_density``."""
         frames = obs if isinstance(obs, SparseFrames) else SparseFrames.of(obs)
-        first, weight, bias, head_weight, head_bias = self._lecture_arrays()
-        if len(frames.cols) > first.max_density * len(frames) * frames.width:
+        if len(frames.cols) > self.numpy_layers[0].max_density * len(frames) * frames.width:
             return None
         from pgtrain.kernels import sparse_relu_bernoulli  # numba: imported by the runs that act on sparse frames only
 
+        weight, bias, head_weight, head_bias = self._lecture_arrays()
         u = np.random.random_sample(len(frames)) if explore else np.full(len(frames), 0.5)
         return sparse_relu_bernoulli(frames.cols, frames.values, frames.counts, weight, bias, head_weight, head_bias[0], u)
 
-    def _lecture_arrays(self) -> tuple[SparseInputLinear, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The lecture policy's first layer and numpy views of its weights, bias, head weights and head bias, made
+    def _lecture_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Numpy views of the lecture policy's first-layer weights and bias, head weights and head bias, made
         once per parameter storage (optimiser steps and checkpoint loads write into the same storage, and the views
         see them; a copy of the module has its own storage and gets its own views)."""
         first = self.numpy_layers[0]
         key = (first.weight.data_ptr(), self.head.weight.data_ptr())
         if self._lecture_views is None or self._lecture_views[0] != key:
             views = (_numpy(first.weight), _numpy(first.bias), _numpy(self.head.weight)[0], _numpy(self.head.bias))
-            self._lecture_views = (key, first, *views)
+            self._lecture_views = (key, *views)
         return self._lecture_views[1:]
 
 

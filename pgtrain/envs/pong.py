@@ -57,7 +57,8 @@ def lecture_frame(frames: np.ndarray) -> np.ndarray:
 
 def lecture_frame_grey(frames: np.ndarray) -> np.ndarray:
     """:func:`lecture_frame` of ALE's grey-scale screens: ``(..., 210, 160)`` uint8 -> ``(..., 6400)`` int8 in {0, 1}.
-    Pong's colours have distinct grey values, and its two background colours' are ``GREY_BACKGROUND``."""
+    Pong's colours have distinct grey values, and its two background colours' are ``GREY_BACKGROUND``. The readable
+    form of the env-step loop's compiled pass, :func:`pgtrain.kernels.lecture_diff_grey`, which is tested against it."""
     # every second column: each pair of pixels read as one little-endian uint16, whose low byte is the even column's
     # (one contiguous-row pass instead of an element-by-element strided gather)
     pairs = np.ascontiguousarray(frames).view("<u2")[..., CROP_ROWS, :][..., ::2, :]
