@@ -88,16 +88,21 @@ def timed_updates(algo: Any) -> list[tuple[float, float]]:
 
 
 def replay_emulators(record: int) -> list[tuple[Any, ...]]:
-    """Make AtariVectorEnv.step record its first ``record`` results, then replay them cyclically."""
+    """Make AtariVectorEnv's ``recv`` (and ``step``: the lockstep collectors') record its first ``record`` results, then
+    replay them cyclically; ``send`` steps the emulators while recording only."""
     import ale_py.vector_env as ve
 
     recorded: list[tuple[Any, ...]] = []
-    real_step = ve.AtariVectorEnv.step
+    real_send, real_recv = ve.AtariVectorEnv.send, ve.AtariVectorEnv.recv
     replayed = [0]
 
-    def step(self: Any, actions: np.ndarray) -> tuple[Any, ...]:
+    def send(self: Any, actions: np.ndarray) -> None:
         if len(recorded) < record:
-            obs, rewards, terminated, truncated, info = real_step(self, actions)
+            real_send(self, actions)
+
+    def recv(self: Any) -> tuple[Any, ...]:
+        if len(recorded) < record:
+            obs, rewards, terminated, truncated, info = real_recv(self)
             recorded.append((obs.copy(), rewards.copy(), terminated.copy(), truncated.copy(), {"env_id": info["env_id"].copy()}))
             return recorded[-1]
         obs, rewards, terminated, truncated, info = recorded[replayed[0] % record]
@@ -106,7 +111,11 @@ def replay_emulators(record: int) -> list[tuple[Any, ...]]:
         replayed[0] += 1
         return obs, rewards, terminated, truncated, info
 
-    ve.AtariVectorEnv.step = step
+    def step(self: Any, actions: np.ndarray) -> tuple[Any, ...]:
+        send(self, actions)
+        return recv(self)
+
+    ve.AtariVectorEnv.send, ve.AtariVectorEnv.recv, ve.AtariVectorEnv.step = send, recv, step
     return recorded
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -147,33 +148,45 @@ class EpisodeCollector(Collector):
         return episode_batch(self.take(self.episodes)) if self.ready else None
 
 
-class _Running:
-    """One env's running episode in :class:`AsyncEpisodeCollector`: its steps so far; flat integer observations (Pong's
-    lecture frames) as their nonzero entries (slices of the :class:`SparseFrames` of the batch each was sent in),
-    others (frame stacks) as copies."""
+class _Table:
+    """Columns of equal length that grow at the end and are dropped from the front, with absolute row numbers: row
+    ``r`` of a column is ``column(name)[r - base]`` for ``base <= r < end``. A full table first drops the rows before
+    the first one still needed, and doubles its capacity only when more than half would remain, so each row is moved
+    O(1) times on average."""
 
     def __init__(self) -> None:
-        self.cols: list[np.ndarray] = []
-        self.values: list[np.ndarray] = []
-        self.frames: list[np.ndarray] = []
-        self.actions: list[Any] = []
-        self.rewards: list[float] = []
+        self.columns: dict[str, np.ndarray] = {}
+        self.base = 0  # absolute number of the first row held
+        self.end = 0  # absolute number of the next row
 
-    def add(self, cols: np.ndarray, values: np.ndarray, action: Any) -> None:
-        self.cols.append(cols)
-        self.values.append(values)
-        self.actions.append(action)
+    def append(self, needed_from: Callable[[], int], **values: np.ndarray) -> int:
+        """Add the rows ``values`` (one array per column, equal lengths); ``needed_from()``: the first row any reader
+        still needs (called only when the table is full). Returns the absolute number of the first row added."""
+        n = len(next(iter(values.values())))
+        if not self.columns:
+            self.columns = {name: np.empty((max(1024, 2 * n), *v.shape[1:]), dtype=v.dtype) for name, v in values.items()}
+        capacity = len(next(iter(self.columns.values())))
+        if self.end - self.base + n > capacity:
+            self._drop_before(needed_from())
+            used = self.end - self.base
+            if used + n > capacity // 2:
+                for name, column in self.columns.items():
+                    grown = np.empty((2 * (used + n), *column.shape[1:]), dtype=column.dtype)
+                    grown[:used] = column[:used]
+                    self.columns[name] = grown
+        row = self.end - self.base
+        for name, v in values.items():
+            self.columns[name][row : row + n] = v
+        self.end += n
+        return self.end - n
 
-    def add_frame(self, frame: np.ndarray, action: Any) -> None:
-        self.frames.append(frame)
-        self.actions.append(action)
-
-    def obs(self, width: int) -> np.ndarray | SparseFrames:
-        """The episode's observations ``(L, *obs_shape)``; ``width``: a flat observation's."""
-        if self.frames:
-            return np.stack(self.frames)
-        counts = np.array([len(c) for c in self.cols])
-        return SparseFrames(np.concatenate(self.cols), np.concatenate(self.values), counts, width)
+    def _drop_before(self, first: int) -> None:
+        keep = first - self.base
+        if keep > 0:
+            used = self.end - self.base
+            for column in self.columns.values():
+                column[: used - keep] = column[keep:used]
+            self.base = first
 
 
 class AsyncEpisodeCollector(EpisodeCollector):
@@ -181,46 +194,84 @@ class AsyncEpisodeCollector(EpisodeCollector):
 
     Each vector step sends the actions of the batch in hand and returns the first ``B`` envs to finish a step, named
     by ``info["env_id"]``, while the other envs' emulators keep running: the emulator threads never wait for the
-    policy. An env's step result comes back in a later batch than the one its action was chosen in, so each env's
-    running episode is kept on its own (:class:`_Running`): the observation and action as they are sent, the reward
-    when the result comes back, and the episode goes to ``ready`` when it ends. Observations are kept by their nonzero
-    entries (:class:`~pgtrain.batches.SparseFrames`: Pong's difference frames are ~0.5 % nonzero), so a step costs a
-    few hundred bytes, not 6400, and the batch reaches the update without a dense copy. Envs returned without an action
-    outstanding (their first frame after the reset) or after their episode ended (the autoreset step) carry no
-    transition. Episode returns and lengths are summed here: gymnasium's episode statistics wrapper needs lockstep
-    batches. ale-py's emulator state cannot be saved, so running episodes are not either (see :meth:`load_state_dict`).
+    policy. The actions go out as soon as they are chosen (the vector env's ``send``), before anything is filed,
+    and the next batch's actions go out before a batch of episodes is handed over, so the emulators also run during
+    the update (with the pre-update policy's actions for one step of each env: the staleness vectorised REINFORCE
+    already has). An env's step result comes back in a later batch than the one its action was chosen in: every
+    step is filed once, in a table of all envs' steps in the order sent (:class:`_Table`: env, action, the reward
+    when the result comes back, the observation), and an episode that ends is gathered from its env's rows.
+    Observations that are flat integer frames (Pong's lecture frames) are filed by their nonzero entries
+    (:class:`~pgtrain.batches.SparseFrames`: Pong's difference frames are ~0.5 % nonzero), so a step costs a few
+    hundred bytes, not 6400, and the batch reaches the update without a dense copy; others (frame stacks) as they are.
+    Envs returned without an action outstanding (their first frame after the reset) or after their episode ended
+    (the autoreset step) carry no transition. Episode returns and lengths are summed here: gymnasium's episode
+    statistics wrapper needs lockstep batches. ale-py's emulator state cannot be saved, so running episodes are not
+    either (see :meth:`load_state_dict`).
     """
 
     def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
         super().__init__(envs, seed, episodes)
         self.outstanding = np.zeros(self.num_envs, dtype=bool)
-        self.running = [_Running() for _ in range(self.num_envs)]
+        self.steps = _Table()  # every env's steps in the order sent
+        self.entries = _Table()  # sparse observations' nonzero entries, in the order of the steps that hold them
+        self.slot = np.zeros(self.num_envs, dtype=np.int64)  # the row of each env's step in flight
+        self.first = np.zeros(self.num_envs, dtype=np.int64)  # the row at which each env's running episode begins
         self.frames: SparseFrames | None = None  # the SparseFrames of self.obs, once found (_policy_obs)
 
     def _policy_obs(self) -> np.ndarray | SparseFrames:
         """Flat integer observations (Pong's lecture frames) as their :class:`SparseFrames`, found once for the policy
-        and the running episodes; others as they are."""
+        and the table of steps; others as they are."""
         if self.frames is None and self.obs.ndim == 2 and np.issubdtype(self.obs.dtype, np.integer):
             self.frames = SparseFrames.of(self.obs)
         return self.frames if self.frames is not None else self.obs
 
+    def collect(self, algo: Actor) -> EpisodeBatch | None:
+        while len(self.ready) < self.episodes:
+            if self.env_steps >= self.limit:  # the budget is spent: the finished episodes wait (see pgtrain.collectors)
+                return None
+            if self.pending is None:  # the first step, or the first after a drain (a checkpoint)
+                self.send(algo.act(self._policy_obs(), explore=True))
+            self.receive()
+            if self.env_steps < self.limit:  # the next actions leave at once: the emulators run during the update
+                self.send(algo.act(self._policy_obs(), explore=True))
+        return episode_batch(self.take(self.episodes))
+
     def send(self, actions: np.ndarray) -> None:
         frames = self._policy_obs()
-        # the envs whose step is the autoreset that follows an episode's end carry no transition: nothing is kept
-        steps = zip(self.ids.tolist(), self.prev_done[self.ids].tolist(), actions.tolist(), strict=True)
-        with atomic():
+        with atomic():  # a step sent is always one that receive() or drain() will finish
+            self.envs.send(actions)
+            self.pending = actions
+            # file the steps that carry a transition: not the autoreset that follows an episode's end
+            carried = ~self.prev_done[self.ids]
+            envs = self.ids[carried]
             if isinstance(frames, SparseFrames):
-                begin = 0
-                for (env, autoreset, action), end in zip(steps, np.cumsum(frames.counts).tolist(), strict=True):
-                    if not autoreset:
-                        self.running[env].add(frames.cols[begin:end], frames.values[begin:end], action)
-                    begin = end
+                begin = self.entries.append(self._entries_needed_from, col=frames.cols, value=frames.values)
+                rows = self.steps.append(
+                    self._steps_needed_from, env=envs, action=actions[carried], reward=np.zeros(len(envs), np.float32),
+                    begin=(begin + frames.starts())[carried], count=frames.counts[carried],
+                )  # fmt: skip
             else:
-                for k, (env, autoreset, action) in enumerate(steps):
-                    if not autoreset:
-                        self.running[env].add_frame(self.obs[k].copy(), action)
+                rows = self.steps.append(
+                    self._steps_needed_from, env=envs, action=actions[carried], reward=np.zeros(len(envs), np.float32),
+                    obs=self.obs[carried],
+                )  # fmt: skip
+            self.slot[envs] = np.arange(rows, rows + len(envs))
             self.outstanding[self.ids] = True
-            super().send(actions)
+
+    def _steps_needed_from(self) -> int:
+        return int(self.first.min())
+
+    def _entries_needed_from(self) -> int:
+        first = self._steps_needed_from()
+        return int(self.steps.columns["begin"][first - self.steps.base]) if first < self.steps.end else self.entries.end
+
+    def receive(self) -> Transition:
+        assert self.pending is not None, "receive() without send()"
+        with atomic():  # the wait too: a result received is always recorded
+            result = self.envs.recv()
+            tr = self._record(self.pending, result)
+            self.pending = None
+            return self._keep(tr)
 
     def _record(self, actions: np.ndarray, result: Any) -> Transition:
         next_obs, rewards, terminated, truncated, info = result
@@ -234,17 +285,35 @@ class AsyncEpisodeCollector(EpisodeCollector):
         return tr
 
     def _keep(self, tr: Transition) -> Transition:
-        """Add each valid step's reward to its env's running episode; an episode that ends here goes to ``ready``."""
-        ids, rewards = self.ids.tolist(), tr.rewards.tolist()
-        for k in np.flatnonzero(tr.valid).tolist():
-            self.running[ids[k]].rewards.append(rewards[k])
+        """File each valid step's reward in its row; an episode that ends here goes to ``ready``."""
+        ids = self.ids
+        self.steps.columns["reward"][self.slot[ids[tr.valid]] - self.steps.base] = tr.rewards[tr.valid]
         for k in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid).tolist():
-            ep, self.running[ids[k]] = self.running[ids[k]], _Running()
-            obs = ep.obs(self.obs.shape[-1])
-            ep_rewards = np.array(ep.rewards, dtype=np.float32)
-            self.ready.append(Trajectory(obs, np.array(ep.actions), ep_rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
-            self.finished.append(Episode(float(ep_rewards.sum()), len(ep_rewards), self.env_steps))
+            env = int(ids[k])
+            obs, actions, rewards = self._episode(env)
+            self.first[env] = self.steps.end  # the env's next step filed begins its next episode
+            self.ready.append(Trajectory(obs, actions, rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
+            self.finished.append(Episode(float(rewards.sum()), len(rewards), self.env_steps))
         return tr
+
+    def _episode(self, env: int) -> tuple[np.ndarray | SparseFrames, np.ndarray, np.ndarray]:
+        """Observations, actions and rewards of ``env``'s episode that ends at its step in flight: its rows from
+        ``first[env]`` on."""
+        steps = self.steps.columns
+        start = int(self.first[env]) - self.steps.base
+        rows = start + np.flatnonzero(steps["env"][start : self.steps.end - self.steps.base] == env)
+        if "obs" in steps:
+            return steps["obs"][rows].copy(), steps["action"][rows].copy(), steps["reward"][rows].copy()
+        counts = steps["count"][rows]
+        begins = steps["begin"][rows] - self.entries.base
+        # the entries of each row, rows one after the other: begin of the row + position within it
+        at = np.repeat(begins - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        frames = SparseFrames(self.entries.columns["col"][at], self.entries.columns["value"][at], counts, self.obs.shape[-1])
+        return frames, steps["action"][rows].copy(), steps["reward"][rows].copy()
+
+    def close(self) -> None:
+        self.drain()  # a step in flight is finished before the emulators stop
+        super().close()
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         """ale-py's emulator state cannot be saved, and a second reset would queue a second result for every env

@@ -133,7 +133,19 @@ class LectureFramesVector(VectorWrapper):
         return diff, info
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        return self._frames(*self.env.step(actions))
+
+    def send(self, actions: Any) -> None:
+        """:meth:`step`'s first half, over ale-py's vector env (its ``send``): the emulators start on ``actions``."""
+        self.env.send(actions)
+
+    def recv(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """:meth:`step`'s second half, over ale-py's vector env (its ``recv``): the next batch of results."""
+        return self._frames(*self.env.recv())
+
+    def _frames(
+        self, obs: np.ndarray, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, info: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         diff = self._diff(obs, info)
         self.fresh[self._ids(info)] = terminated | truncated
         return diff, rewards, terminated, truncated, info
@@ -178,6 +190,13 @@ class TwoActionsVector(VectorWrapper):
 
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         return self.env.step(UPDOWN[np.asarray(actions, dtype=np.int64)])
+
+    def send(self, actions: Any) -> None:
+        """:meth:`step`'s first half, for ale-py's async mode (``send``, then ``recv``)."""
+        self.env.send(UPDOWN[np.asarray(actions, dtype=np.int64)])
+
+    def recv(self) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        return self.env.recv()
 
 
 def make_pong_vec_env(cfg: PongConfig, num_envs: int, render_mode: str | None = None) -> VectorEnv:
