@@ -10,8 +10,6 @@ Waiting (for the emulators, for evaluation episodes) stays outside such blocks, 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import FrameType
 
 _depth = 0  # nesting of atomic() blocks; touched by the main thread only (signal handlers run there too)
@@ -35,15 +33,25 @@ def handler(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-@contextmanager
-def atomic() -> Iterator[None]:
-    """Run the block whole: a signal that arrives inside it is raised when it ends."""
-    global _depth, _held
-    _depth += 1
-    try:
-        yield
-    finally:
+class _Atomic:
+    """The context manager :func:`atomic` returns (a class: a generator-based one costs several times more per use,
+    and the env-step loop enters one at every vector step)."""
+
+    def __enter__(self) -> None:
+        global _depth
+        _depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _depth, _held
         _depth -= 1
         if not _depth and _held is not None:
             signum, _held = _held, None
             raise Interrupted(signum)
+
+
+_ATOMIC = _Atomic()
+
+
+def atomic() -> _Atomic:
+    """Run the block whole: a signal that arrives inside it is raised when it ends."""
+    return _ATOMIC

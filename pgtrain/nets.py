@@ -164,6 +164,9 @@ class Policy(nn.Module):
         self.numpy_layers = [m for m in self.numpy_leaves or [] if not isinstance(m, nn.Flatten)]
         kinds = [type(m) for m in self.numpy_layers]
         self.lecture_mlp = self.kind == "bernoulli" and kinds == [SparseInputLinear, nn.ReLU]
+        # its parameters, held directly (a plain tuple: registered in the modules; Module attribute lookups cost ~1 us)
+        first = self.numpy_layers[0] if self.lecture_mlp else None
+        self._lecture_params = (first.weight, first.bias, self.head.weight, self.head.bias) if first is not None else ()
         self._lecture_views: tuple | None = None  # (storage addresses, numpy views of its parameters): _lecture_arrays
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
@@ -214,12 +217,14 @@ class Policy(nn.Module):
         the maths; the weights are read through numpy views of the parameters' storage, so every optimiser step is
         seen without a copy. The lecture's own policy takes one compiled pass (:meth:`_act_lecture_mlp`).
         """
-        if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH or self.head.weight.device.type != "cpu":
+        if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH:
             return None
         if self.lecture_mlp:
             actions = self._act_lecture_mlp(obs, explore)
             if actions is not None:
                 return actions
+        if self.head.weight.device.type != "cpu":
+            return None
         features = _numpy_forward(self.numpy_leaves, obs)
         out = matmul_numpy(features, _numpy(self.head.weight).T) + _numpy(self.head.bias)  # (B, n) logits; (B, 1) bernoulli
         if self.kind == "bernoulli":
@@ -236,25 +241,31 @@ class Policy(nn.Module):
 
     def _act_lecture_mlp(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
         """act_numpy of the lecture's policy (:attr:`lecture_mlp`) by :func:`pgtrain.kernels.sparse_relu_bernoulli`:
-        the same law, the same uniform draws; None where the batch is denser than the first layer's ``max_density``."""
+        the same law, the same uniform draws; None where the weights are off the CPU or the batch is denser than the
+        first layer's ``max_density``."""
+        arrays = self._lecture_arrays()
+        if arrays is None:
+            return None
         frames = obs if isinstance(obs, SparseFrames) else SparseFrames.of(obs)
         if len(frames.cols) > self.numpy_layers[0].max_density * len(frames) * frames.width:
             return None
         from pgtrain.kernels import sparse_relu_bernoulli  # numba: imported by the runs that act on sparse frames only
 
-        weight, bias, head_weight, head_bias = self._lecture_arrays()
+        weight, bias, head_weight, head_bias = arrays
         u = np.random.random_sample(len(frames)) if explore else np.full(len(frames), 0.5)
         return sparse_relu_bernoulli(frames.cols, frames.values, frames.counts, weight, bias, head_weight, head_bias[0], u)
 
-    def _lecture_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _lecture_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """Numpy views of the lecture policy's first-layer weights and bias, head weights and head bias, made
         once per parameter storage (optimiser steps and checkpoint loads write into the same storage, and the views
-        see them; a copy of the module has its own storage and gets its own views)."""
-        first = self.numpy_layers[0]
-        key = (first.weight.data_ptr(), self.head.weight.data_ptr())
+        see them; a copy of the module, or a move to another device, has its own storage and gets its own views);
+        None while the parameters are off the CPU."""
+        weight, _, head_weight, _ = params = self._lecture_params
+        key = (weight.data_ptr(), head_weight.data_ptr())
         if self._lecture_views is None or self._lecture_views[0] != key:
-            views = (_numpy(first.weight), _numpy(first.bias), _numpy(self.head.weight)[0], _numpy(self.head.bias))
-            self._lecture_views = (key, *views)
+            if weight.device.type != "cpu":
+                return None
+            self._lecture_views = (key, _numpy(params[0]), _numpy(params[1]), _numpy(params[2])[0], _numpy(params[3]))
         return self._lecture_views[1:]
 
 
