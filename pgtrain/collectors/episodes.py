@@ -242,7 +242,8 @@ class AsyncEpisodeCollector(EpisodeCollector):
             self.envs.send(actions)
             self.pending = actions
             # file the steps that carry a transition: not the autoreset that follows an episode's end
-            carried = ~self.prev_done[self.ids]
+            done = self.prev_done[self.ids]
+            carried = ~done if done.any() else slice(None)  # usually all (a slice: views, not copies)
             envs = self.ids[carried]
             if isinstance(frames, SparseFrames):
                 begin = self.entries.append(self._entries_needed_from, col=frames.cols, value=frames.values)
