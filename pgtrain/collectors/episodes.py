@@ -154,7 +154,8 @@ class _Table:
     the first one still needed, and doubles its capacity only when more than half would remain, so each row is moved
     O(1) times on average."""
 
-    def __init__(self) -> None:
+    def __init__(self, rows: int) -> None:
+        self.rows = rows  # the first capacity (at least twice the first append)
         self.columns: dict[str, np.ndarray] = {}
         self.base = 0  # absolute number of the first row held
         self.end = 0  # absolute number of the next row
@@ -164,7 +165,7 @@ class _Table:
         still needs (called only when the table is full). Returns the absolute number of the first row added."""
         n = len(next(iter(values.values())))
         if not self.columns:
-            self.columns = {name: np.empty((max(1024, 2 * n), *v.shape[1:]), dtype=v.dtype) for name, v in values.items()}
+            self.columns = {name: np.empty((max(self.rows, 2 * n), *v.shape[1:]), dtype=v.dtype) for name, v in values.items()}
         capacity = len(next(iter(self.columns.values())))
         if self.end - self.base + n > capacity:
             self._drop_before(needed_from())
@@ -209,11 +210,13 @@ class AsyncEpisodeCollector(EpisodeCollector):
     either (see :meth:`load_state_dict`).
     """
 
+    table_rows = 1024  # the tables' first capacity
+
     def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
         super().__init__(envs, seed, episodes)
         self.outstanding = np.zeros(self.num_envs, dtype=bool)
-        self.steps = _Table()  # every env's steps in the order sent
-        self.entries = _Table()  # sparse observations' nonzero entries, in the order of the steps that hold them
+        self.steps = _Table(self.table_rows)  # every env's steps in the order sent
+        self.entries = _Table(self.table_rows)  # sparse observations' nonzero entries, in the order of their steps
         self.slot = np.zeros(self.num_envs, dtype=np.int64)  # the row of each env's step in flight
         self.first = np.zeros(self.num_envs, dtype=np.int64)  # the row at which each env's running episode begins
         self.frames: SparseFrames | None = None  # the SparseFrames of self.obs, once found (_policy_obs)
