@@ -196,9 +196,9 @@ class AsyncEpisodeCollector(EpisodeCollector):
     Each vector step sends the actions of the batch in hand and returns the first ``B`` envs to finish a step, named
     by ``info["env_id"]``, while the other envs' emulators keep running: the emulator threads never wait for the
     policy. The actions go out as soon as they are chosen (the vector env's ``send``), before anything is filed,
-    and the next batch's actions go out before a batch of episodes is handed over, so the emulators also run during
-    the update (with the pre-update policy's actions for one step of each env: the staleness vectorised REINFORCE
-    already has). An env's step result comes back in a later batch than the one its action was chosen in: every
+    and the next batch's actions go out before a batch of episodes is handed over, so every env's emulator takes
+    one more step while the update runs (chosen by the pre-update policy: the staleness vectorised REINFORCE
+    already has; after that step they wait for the next actions). An env's step result comes back in a later batch than the one its action was chosen in: every
     step is filed once, in a table of all envs' steps in the order sent (:class:`_Table`: env, action, the reward
     when the result comes back, the observation), and an episode that ends is gathered from its env's rows.
     Observations that are flat integer frames (Pong's lecture frames) are filed by their nonzero entries
@@ -235,7 +235,7 @@ class AsyncEpisodeCollector(EpisodeCollector):
             if self.pending is None:  # the first step, or the first after a drain (a checkpoint)
                 self.send(algo.act(self._policy_obs(), explore=True))
             self.receive()
-            if self.env_steps < self.limit:  # the next actions leave at once: the emulators run during the update
+            if self.env_steps < self.limit:  # the next actions leave at once, before any update
                 self.send(algo.act(self._policy_obs(), explore=True))
         return episode_batch(self.take(self.episodes))
 
