@@ -10,7 +10,10 @@ code, with the same results as the numpy forms it stands in for (tested against 
   env's previous frame;
 - :func:`nonzero_rows`: :meth:`pgtrain.batches.SparseFrames.of` of an int8 batch;
 - :func:`sparse_rows_matmul`: ``x @ weight + bias`` from x's nonzero entries (the sparse first layer's forward);
-- :func:`sparse_relu_bernoulli`: the lecture's whole 6400-200-1 policy on those entries, to actions.
+- :func:`sparse_relu_bernoulli`: the lecture's whole 6400-200-1 policy on those entries, to actions;
+- :func:`file_steps` and :func:`record_results`: the async collector's bookkeeping of a batch
+  (:class:`pgtrain.collectors.AsyncEpisodeCollector`), a dozen numpy calls each in its readable form (their
+  docstrings).
 
 This module imports numba (about half a second) and compiles on first use (cached on disk by numba afterwards): its
 callers import it where they need it, so runs that never touch Pong's frames do not pay for it.
@@ -129,3 +132,77 @@ def sparse_relu_bernoulli(
     actions = np.empty(len(counts), dtype=np.int64)
     _sparse_relu_bernoulli(cols, values, counts, weight, bias, head_weight, head_bias, u, actions)
     return actions
+
+
+@numba.njit(cache=True, nogil=True)
+def _file_steps(
+    ids, prev_done, actions, counts, entry, env, action, reward, begin, count, row, base, slot, outstanding
+):  # pragma: no cover
+    n = 0
+    for b in range(ids.shape[0]):
+        e = ids[b]
+        outstanding[e] = True
+        if not prev_done[e]:  # not the autoreset step that follows an episode's end: a transition
+            r = row + n
+            env[r] = e
+            action[r] = actions[b]
+            reward[r] = 0.0
+            begin[r] = entry
+            count[r] = counts[b]
+            slot[e] = base + r
+            n += 1
+        entry += counts[b]
+    return n
+
+
+def file_steps(
+    ids: np.ndarray, prev_done: np.ndarray, actions: np.ndarray, counts: np.ndarray, entry: int, env: np.ndarray,
+    action: np.ndarray, reward: np.ndarray, begin: np.ndarray, count: np.ndarray, row: int, base: int, slot: np.ndarray,
+    outstanding: np.ndarray,
+) -> int:  # fmt: skip
+    """File a batch of steps just sent: the envs ``ids`` ``(B,)`` took ``actions``, their observations have
+    ``counts`` nonzero entries stored from absolute entry ``entry`` on. In numpy::
+
+        carried = ~prev_done[ids]                     # the autoreset steps carry no transition
+        rows = row + np.arange(carried.sum())         # indices into the columns; absolute rows: base + rows
+        env[rows], action[rows], reward[rows] = ids[carried], actions[carried], 0
+        begin[rows], count[rows] = (entry + np.cumsum(counts) - counts)[carried], counts[carried]
+        slot[ids[carried]] = base + rows              # each env's step in flight
+        outstanding[ids] = True
+
+    Returns the number of rows filed."""
+    return _file_steps(ids, prev_done, actions, counts, entry, env, action, reward, begin, count, row, base, slot, outstanding)
+
+
+@numba.njit(cache=True, nogil=True)
+def _record_results(ids, rewards, terminated, truncated, outstanding, prev_done, slot, reward, base, ended):  # pragma: no cover
+    valid = 0
+    n = 0
+    for b in range(ids.shape[0]):
+        e = ids[b]
+        done = terminated[b] or truncated[b]
+        if outstanding[e] and not prev_done[e]:  # a transition (not a first frame, not an autoreset)
+            reward[slot[e] - base] = rewards[b]
+            valid += 1
+            if done:
+                ended[n] = b
+                n += 1
+        outstanding[e] = False
+        prev_done[e] = done
+    return valid, n
+
+
+def record_results(
+    ids: np.ndarray, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, outstanding: np.ndarray,
+    prev_done: np.ndarray, slot: np.ndarray, reward: np.ndarray, base: int, ended: np.ndarray,
+) -> tuple[int, int]:  # fmt: skip
+    """Record a batch of results of the envs ``ids`` ``(B,)``. In numpy::
+
+        valid = outstanding[ids] & ~prev_done[ids]    # a transition: not a first frame, not an autoreset
+        reward[slot[ids[valid]] - base] = rewards[valid]
+        done = terminated | truncated
+        ended[: n] = np.flatnonzero(done & valid)     # n of them: the positions of the episodes that end here
+        outstanding[ids], prev_done[ids] = False, done
+
+    Returns ``(valid.sum(), n)``."""
+    return _record_results(ids, rewards, terminated, truncated, outstanding, prev_done, slot, reward, base, ended)

@@ -164,3 +164,94 @@ def test_pipelined_partial_episodes_are_every_groups_finished_ones():
     assert len(pipe.partial_batch().lengths) == sum(ready)
     assert pipe.partial_batch() is None
     pipe.close()
+
+
+class CountingAsyncEnvs:
+    """ale-py's async interface (``send``/``recv``, ``info["env_id"]``, NEXT_STEP autoreset) over 4 counting envs,
+    deterministic: results come back two at a time in the order the envs were sent. Env ``e``'s observation at step
+    ``t`` of its episode is 1 + t in column ``e`` (int8, 16 wide, else 0), the step's reward 10 e + t, and its episodes
+    end after 3 + e steps (terminated when e is even, truncated when odd). ``dense``: observations ``(2, 8)`` uint8
+    instead (not flat integer frames, so the collector keeps them as they are)."""
+
+    num_envs, batch_size = 4, 2
+
+    def __init__(self, dense: bool = False) -> None:
+        import gymnasium as gym
+
+        self.dense = dense
+
+        self.action_space = gym.spaces.MultiDiscrete([2, 2])
+        self.t = np.zeros(4, dtype=np.int64)
+        self.queue: list[tuple] = []  # results not received yet, oldest first
+        self.actions: list[list[int]] = [[] for _ in range(4)]  # each env's actions since its episode began
+
+    def _obs(self, e: int) -> np.ndarray:
+        obs = np.zeros(16, dtype=np.int8)
+        obs[e] = 1 + self.t[e]
+        return obs.astype(np.uint8).reshape(2, 8) if self.dense else obs
+
+    def reset(self, seed=None):
+        self.queue = [(e, self._obs(e), 0.0, False, False) for e in range(4)]
+        return self.recv()[0], {"env_id": np.array([0, 1])}
+
+    def send(self, actions: np.ndarray) -> None:
+        for e, a in zip(self.sent, actions.tolist(), strict=True):
+            if self.t[e] == 3 + e:  # the autoreset step: a new episode's first frame
+                self.t[e], self.actions[e] = 0, []
+                self.queue.append((e, self._obs(e), 0.0, False, False))
+                continue
+            self.t[e] += 1
+            self.actions[e].append(a)
+            end = self.t[e] == 3 + e
+            self.queue.append((e, self._obs(e), float(10 * e + self.t[e]), end and e % 2 == 0, end and e % 2 == 1))
+
+    def recv(self):
+        batch, self.queue = self.queue[:2], self.queue[2:]
+        ids, obs, rewards, terminated, truncated = (np.array(x) for x in zip(*batch, strict=True))
+        self.sent = ids.tolist()
+        return obs, rewards.astype(np.float32), terminated, truncated, {"env_id": ids}
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_async_collector_gathers_each_episode_from_its_env_steps(dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AsyncEpisodeCollector on a deterministic stand-in for ale-py's async mode: every episode comes back whole and
+    exactly as its env played it (observations, actions, rewards, how it ended), while tables of 4 rows at first
+    drop the rows no running episode needs and grow, over dozens of episodes; flat integer frames kept by their
+    nonzero entries, other observations as they are."""
+    from pgtrain.collectors import AsyncEpisodeCollector
+
+    monkeypatch.setattr(AsyncEpisodeCollector, "table_rows", 4)
+    envs = CountingAsyncEnvs(dense)
+    collector = AsyncEpisodeCollector(envs, seed=0, episodes=5)
+    rng = np.random.default_rng(0)
+
+    class Random:
+        def act(self, obs, explore=True):
+            return rng.integers(0, 2, size=len(obs))
+
+    played: dict[int, list[list[int]]] = {e: [] for e in range(4)}  # each env's finished episodes' actions
+    real_send = envs.send
+
+    def send(actions):
+        for e in envs.sent:
+            if envs.t[e] == 3 + e and envs.actions[e]:
+                played[e].append(envs.actions[e])
+        real_send(actions)
+
+    envs.send = send
+    seen = 0
+    for _ in range(8):
+        batch = collector.collect(Random())
+        starts = np.cumsum(batch.lengths) - batch.lengths
+        for k, (start, length) in enumerate(zip(starts.tolist(), batch.lengths.tolist(), strict=True)):
+            e = length - 3
+            rows = slice(start, start + length)
+            want_obs = np.zeros((length, 16), dtype=np.int8)
+            want_obs[:, e] = np.arange(1, length + 1)  # steps 0 .. length - 1 of the episode
+            got = batch.obs[rows].reshape(length, 16) if dense else batch.obs.dense()[rows]
+            np.testing.assert_array_equal(got, want_obs)
+            np.testing.assert_array_equal(batch.rewards[rows], 10 * e + np.arange(1, length + 1))
+            assert batch.terminated[k] == (e % 2 == 0)
+            assert batch.actions[rows].tolist() == played[e].pop(0)  # its env's episodes in order
+            seen += 1
+    assert seen == 40 and collector.steps.base > 0 and (dense or collector.entries.base > 0)

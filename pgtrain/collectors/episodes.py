@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-from pgtrain.batches import Episode, EpisodeBatch, SparseFrames, Trajectory, Transition, episode_batch
+from pgtrain.batches import INT16_COLUMNS, Episode, EpisodeBatch, SparseFrames, Trajectory, Transition, episode_batch
 from pgtrain.collectors.base import Actor, Collector
 from pgtrain.envs.state import from_saved, to_saved
 from pgtrain.interrupts import atomic
@@ -150,24 +150,23 @@ class EpisodeCollector(Collector):
 
 class _Table:
     """Columns of equal length that grow at the end and are dropped from the front, with absolute row numbers: row
-    ``r`` of a column is ``column(name)[r - base]`` for ``base <= r < end``. A full table first drops the rows before
+    ``r`` of a column is ``columns[name][r - base]`` for ``base <= r < end``. A full table first drops the rows before
     the first one still needed, and doubles its capacity only when more than half would remain, so each row is moved
     O(1) times on average."""
 
-    def __init__(self, rows: int) -> None:
-        self.rows = rows  # the first capacity (at least twice the first append)
-        self.columns: dict[str, np.ndarray] = {}
+    def __init__(self, rows: int, **columns: tuple[Any, tuple[int, ...]]) -> None:
+        """``rows``: the first capacity; ``columns``: each column's dtype and the shape of one of its rows."""
+        self.columns = {name: np.empty((rows, *shape), dtype=dtype) for name, (dtype, shape) in columns.items()}
         self.base = 0  # absolute number of the first row held
         self.end = 0  # absolute number of the next row
 
-    def append(self, needed_from: Callable[[], int], **values: np.ndarray) -> int:
-        """Add the rows ``values`` (one array per column, equal lengths); ``needed_from()``: the first row any reader
-        still needs (called only when the table is full). Returns the absolute number of the first row added."""
-        n = len(next(iter(values.values())))
-        if not self.columns:
-            self.columns = {name: np.empty((max(self.rows, 2 * n), *v.shape[1:]), dtype=v.dtype) for name, v in values.items()}
+    def reserve(self, n: int, needed_from: Callable[[], int]) -> int:
+        """Room for ``n`` more rows; returns the index in the columns where the next row goes (the caller writes the
+        rows there, then advances ``end``). ``needed_from()``: the first row any reader still needs (called only when
+        the table is full)."""
         capacity = len(next(iter(self.columns.values())))
-        if self.end - self.base + n > capacity:
+        used = self.end - self.base
+        if used + n > capacity:
             self._drop_before(needed_from())
             used = self.end - self.base
             if used + n > capacity // 2:
@@ -175,11 +174,7 @@ class _Table:
                     grown = np.empty((2 * (used + n), *column.shape[1:]), dtype=column.dtype)
                     grown[:used] = column[:used]
                     self.columns[name] = grown
-        row = self.end - self.base
-        for name, v in values.items():
-            self.columns[name][row : row + n] = v
-        self.end += n
-        return self.end - n
+        return used
 
     def _drop_before(self, first: int) -> None:
         keep = first - self.base
@@ -198,35 +193,53 @@ class AsyncEpisodeCollector(EpisodeCollector):
     policy. The actions go out as soon as they are chosen (the vector env's ``send``), before anything is filed,
     and the next batch's actions go out before a batch of episodes is handed over, so every env's emulator takes
     one more step while the update runs (chosen by the pre-update policy: the staleness vectorised REINFORCE
-    already has; after that step they wait for the next actions). An env's step result comes back in a later batch than the one its action was chosen in: every
-    step is filed once, in a table of all envs' steps in the order sent (:class:`_Table`: env, action, the reward
-    when the result comes back, the observation), and an episode that ends is gathered from its env's rows.
-    Observations that are flat integer frames (Pong's lecture frames) are filed by their nonzero entries
-    (:class:`~pgtrain.batches.SparseFrames`: Pong's difference frames are ~0.5 % nonzero), so a step costs a few
-    hundred bytes, not 6400, and the batch reaches the update without a dense copy; others (frame stacks) as they are.
-    Envs returned without an action outstanding (their first frame after the reset) or after their episode ended
-    (the autoreset step) carry no transition. Episode returns and lengths are summed here: gymnasium's episode
-    statistics wrapper needs lockstep batches. ale-py's emulator state cannot be saved, so running episodes are not
-    either (see :meth:`load_state_dict`).
+    already has; after that step they wait for the next actions).
+
+    An env's step result comes back in a later batch than the one its action was chosen in: every step is filed
+    once, in a table of all envs' steps in the order sent (:class:`_Table`: env, action, the reward when the result
+    comes back, the observation), and an episode that ends is gathered from its env's rows. Each batch's filing and
+    its results' recording are one compiled pass each (:func:`pgtrain.kernels.file_steps`,
+    :func:`pgtrain.kernels.record_results`: on 2 cores shared with the emulator threads, each numpy call of the
+    env-step loop costs several microseconds). Observations that are flat integer frames (Pong's lecture frames) are
+    filed by their nonzero entries (:class:`~pgtrain.batches.SparseFrames`: Pong's difference frames are ~0.5 %
+    nonzero), so a step costs a few hundred bytes, not 6400, and the batch reaches the update without a dense copy;
+    others (frame stacks) as they are. Envs returned without an action outstanding (their first frame after the
+    reset) or after their episode ended (the autoreset step) carry no transition. Episode returns and lengths are
+    summed here: gymnasium's episode statistics wrapper needs lockstep batches. ale-py's emulator state cannot be
+    saved, so running episodes are not either (see :meth:`load_state_dict`).
     """
 
     table_rows = 1024  # the tables' first capacity
 
     def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
+        from pgtrain.kernels import file_steps, record_results  # numba: imported by ale-py's async runs only
+
         super().__init__(envs, seed, episodes)
+        self._file_steps, self._record_results = file_steps, record_results
         self.outstanding = np.zeros(self.num_envs, dtype=bool)
-        self.steps = _Table(self.table_rows)  # every env's steps in the order sent
-        self.entries = _Table(self.table_rows)  # sparse observations' nonzero entries, in the order of their steps
+        self.sparse = self.obs.ndim == 2 and np.issubdtype(self.obs.dtype, np.integer)  # filed as SparseFrames
+        dense = {} if self.sparse else {"obs": (self.obs.dtype, self.obs.shape[1:])}
+        # every env's steps in the order sent; ``begin``, ``count``: a sparse observation's entries
+        self.steps = _Table(
+            self.table_rows, env=(np.int64, ()), action=(np.int64, ()), reward=(np.float32, ()), begin=(np.int64, ()),
+            count=(np.int64, ()), **dense,
+        )  # fmt: skip
+        col_type = np.int16 if self.obs.shape[-1] <= INT16_COLUMNS else np.int32
+        # the sparse observations' nonzero entries, in the order of their steps
+        self.entries = _Table(self.table_rows, col=(col_type, ()), value=(self.obs.dtype, ()))
         self.slot = np.zeros(self.num_envs, dtype=np.int64)  # the row of each env's step in flight
         self.first = np.zeros(self.num_envs, dtype=np.int64)  # the row at which each env's running episode begins
+        self.ended = np.zeros(self.num_envs, dtype=np.int64)  # record_results' output: the batch's ending envs
         self.frames: SparseFrames | None = None  # the SparseFrames of self.obs, once found (_policy_obs)
 
     def _policy_obs(self) -> np.ndarray | SparseFrames:
         """Flat integer observations (Pong's lecture frames) as their :class:`SparseFrames`, found once for the policy
         and the table of steps; others as they are."""
-        if self.frames is None and self.obs.ndim == 2 and np.issubdtype(self.obs.dtype, np.integer):
+        if not self.sparse:
+            return self.obs
+        if self.frames is None:
             self.frames = SparseFrames.of(self.obs)
-        return self.frames if self.frames is not None else self.obs
+        return self.frames
 
     def collect(self, algo: Actor) -> EpisodeBatch | None:
         while len(self.ready) < self.episodes:
@@ -244,23 +257,24 @@ class AsyncEpisodeCollector(EpisodeCollector):
         with atomic():  # a step sent is always one that receive() or drain() will finish
             self.envs.send(actions)
             self.pending = actions
-            # file the steps that carry a transition: not the autoreset that follows an episode's end
-            done = self.prev_done[self.ids]
-            carried = ~done if done.any() else slice(None)  # usually all (a slice: views, not copies)
-            envs = self.ids[carried]
+            steps, entries = self.steps, self.entries
+            row = steps.reserve(len(actions), self._steps_needed_from)
+            entry = entries.end  # the absolute number of the batch's first entry
             if isinstance(frames, SparseFrames):
-                begin = self.entries.append(self._entries_needed_from, col=frames.cols, value=frames.values)
-                rows = self.steps.append(
-                    self._steps_needed_from, env=envs, action=actions[carried], reward=np.zeros(len(envs), np.float32),
-                    begin=(begin + frames.starts())[carried], count=frames.counts[carried],
-                )  # fmt: skip
+                at = entries.reserve(len(frames.cols), self._entries_needed_from)
+                entries.columns["col"][at : at + len(frames.cols)] = frames.cols
+                entries.columns["value"][at : at + len(frames.cols)] = frames.values
+                entries.end += len(frames.cols)
+                counts = frames.counts
             else:
-                rows = self.steps.append(
-                    self._steps_needed_from, env=envs, action=actions[carried], reward=np.zeros(len(envs), np.float32),
-                    obs=self.obs[carried],
-                )  # fmt: skip
-            self.slot[envs] = np.arange(rows, rows + len(envs))
-            self.outstanding[self.ids] = True
+                carried = ~self.prev_done[self.ids]  # as file_steps files them: not the autoreset steps
+                steps.columns["obs"][row : row + int(carried.sum())] = self.obs[carried]
+                counts = np.zeros(len(actions), dtype=np.int64)
+            c = steps.columns
+            steps.end += self._file_steps(
+                self.ids, self.prev_done, actions, counts, entry, c["env"], c["action"], c["reward"], c["begin"],
+                c["count"], row, steps.base, self.slot, self.outstanding,
+            )  # fmt: skip
 
     def _steps_needed_from(self) -> int:
         return int(self.first.min())
@@ -269,36 +283,24 @@ class AsyncEpisodeCollector(EpisodeCollector):
         first = self._steps_needed_from()
         return int(self.steps.columns["begin"][first - self.steps.base]) if first < self.steps.end else self.entries.end
 
-    def receive(self) -> Transition:
+    def receive(self) -> None:
+        """Finish the step :meth:`send` started: record its results; the episodes that end go to ``ready``."""
         assert self.pending is not None, "receive() without send()"
         with atomic():  # the wait too: a result received is always recorded
-            result = self.envs.recv()
-            tr = self._record(self.pending, result)
-            self.pending = None
-            return self._keep(tr)
-
-    def _record(self, actions: np.ndarray, result: Any) -> Transition:
-        next_obs, rewards, terminated, truncated, info = result
-        ids = info["env_id"]
-        valid = self.outstanding[ids] & ~self.prev_done[ids]
-        self.env_steps += int(valid.sum())
-        tr = Transition(None, actions, rewards, next_obs, terminated, truncated, valid)
-        self.outstanding[ids] = False
-        self.prev_done[ids] = terminated | truncated
-        self.obs, self.ids, self.frames = next_obs, ids, None
-        return tr
-
-    def _keep(self, tr: Transition) -> Transition:
-        """File each valid step's reward in its row; an episode that ends here goes to ``ready``."""
-        ids = self.ids
-        self.steps.columns["reward"][self.slot[ids[tr.valid]] - self.steps.base] = tr.rewards[tr.valid]
-        for k in np.flatnonzero((tr.terminated | tr.truncated) & tr.valid).tolist():
-            env = int(ids[k])
-            obs, actions, rewards = self._episode(env)
-            self.first[env] = self.steps.end  # the env's next step filed begins its next episode
-            self.ready.append(Trajectory(obs, actions, rewards, bool(tr.terminated[k]), tr.next_obs[k].copy()))
-            self.finished.append(Episode(float(rewards.sum()), len(rewards), self.env_steps))
-        return tr
+            next_obs, rewards, terminated, truncated, info = self.envs.recv()
+            ids = info["env_id"]
+            valid, ended = self._record_results(
+                ids, rewards, terminated, truncated, self.outstanding, self.prev_done, self.slot,
+                self.steps.columns["reward"], self.steps.base, self.ended,
+            )  # fmt: skip
+            self.env_steps += valid
+            for k in self.ended[:ended].tolist():
+                env = int(ids[k])
+                obs, actions, rewards_ = self._episode(env)
+                self.first[env] = self.steps.end  # the env's next step filed begins its next episode
+                self.ready.append(Trajectory(obs, actions, rewards_, bool(terminated[k]), next_obs[k].copy()))
+                self.finished.append(Episode(float(rewards_.sum()), len(rewards_), self.env_steps))
+            self.obs, self.ids, self.frames, self.pending = next_obs, ids, None, None
 
     def _episode(self, env: int) -> tuple[np.ndarray | SparseFrames, np.ndarray, np.ndarray]:
         """Observations, actions and rewards of ``env``'s episode that ends at its step in flight: its rows from
