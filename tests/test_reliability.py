@@ -213,19 +213,20 @@ _TINY_OFF_POLICY = ["algo.save_buffer=true", "algo.learning_starts=200", "algo.b
         (["algo=reinforce", "env=pendulum", "algo.episodes_per_update=2"], 4000),
         (["algo=a2c", "env=cartpole"], 4000),
         (["algo=a2c", "env=pendulum"], 4000),
-        (["algo=ddpg", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
+        # off-policy: tiny networks and minibatches, learning from step 200 (updates on both sides of N), the buffer saved
+        (["algo=ddpg", "env=pendulum", *_TINY_OFF_POLICY], 500),
         # annealing follows the budget, which the resume changes; exact at fixed rates
         (["algo=ppo", "env=cartpole", "algo.anneal_lr=false", "algo.anneal_clip_range=false"], 4000),
-        (["algo=ppo", "env=pendulum", "algo.anneal_lr=false"], 4096),  # one rollout of 4 x 1024 fits the first half
-        (["algo=td3", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
-        (["algo=sac", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=500"], 1000),
+        (["algo=ppo", "env=pendulum", "algo.anneal_lr=false", "algo.n_steps=256"], 1024),  # one rollout of 4 x 256 fits the first half
+        (["algo=td3", "env=pendulum", *_TINY_OFF_POLICY], 500),
+        (["algo=sac", "env=pendulum", *_TINY_OFF_POLICY], 500),
         # raw transitions in the buffer, minibatches normalised with the statistics of their update
         (["algo=td3", "env=pendulum", "env.normalize_obs=true", "env.normalize_reward=true", *_TINY_OFF_POLICY], 500),
         # MuJoCo (SyncVectorEnv): off-policy and on-policy, resumed mid-episode, tiny networks
-        (["algo=td3", "env=halfcheetah", "env.max_episode_steps=150", *_TINY_OFF_POLICY], 500),
-        (["algo=sac", "env=hopper", *_TINY_OFF_POLICY], 500),
-        (["algo=a2c", "env=hopper", "algo.hidden_sizes=[32,32]"], 1000),  # a2c_hopper: 1 env x 5 steps, normalised
-        # 2 envs x 64 steps: N is 8 whole rollouts; observations and rewards normalised
+        (["algo=td3", "env=halfcheetah", "env.max_episode_steps=150", *_TINY_OFF_POLICY], 250),  # N: mid-episode
+        (["algo=sac", "env=hopper", *_TINY_OFF_POLICY], 250),
+        (["algo=a2c", "env=hopper", "algo.hidden_sizes=[32,32]"], 500),  # a2c_hopper: 1 env x 5 steps, normalised
+        # 2 envs x 64 steps: N is 4 whole rollouts; observations and rewards normalised
         (
             [
                 "algo=ppo",
@@ -239,7 +240,7 @@ _TINY_OFF_POLICY = ["algo.save_buffer=true", "algo.learning_starts=200", "algo.b
                 "algo.batch_size=64",
                 "algo.hidden_sizes=[32,32]",
             ],
-            1024,
+            512,
         ),
     ],
 )
