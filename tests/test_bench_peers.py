@@ -5,6 +5,7 @@ The end-to-end tests need the optional group ``bench`` (stable-baselines3, tians
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import subprocess
@@ -92,10 +93,10 @@ def test_budget_table_gives_times_peer_over_pgtrain_and_return_pgtrain_over_peer
     assert bench.threshold_table(results, {task.name: task}).count("\n") == 1  # the header only
 
 
-def _quick(tmp_path: Path, *tasks: str) -> tuple[str, dict]:
+def _quick(tmp_path: Path, *tasks: str, extra: tuple[str, ...] = ()) -> tuple[str, dict]:
     out = tmp_path / "bench"
     res = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--tasks", *tasks, "--out", str(out)],
+        [sys.executable, str(SCRIPT), "--quick", "--tasks", *tasks, "--out", str(out), *extra],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -125,28 +126,45 @@ def test_quick_cartpole_against_sb3_and_tianshou(tmp_path):
     assert "| CartPole-v1, A2C | pgtrain | its defaults | 0/1 |" in md
 
 
-def test_quick_pendulum_ddpg_and_pong_throughput(tmp_path):
+def test_quick_and_steps_resolve_each_tasks_budget():
+    bench = _load_script()
+
+    def args(**given) -> argparse.Namespace:
+        return argparse.Namespace(**({"quick": False, "steps": None, "max_wall_s": None} | given))
+
+    pong = bench.TASKS["pong-a2c"]
+    assert bench.resolve("pong-a2c", args()) == pong and pong.max_steps == 20_000
+    quick = bench.resolve("pong-a2c", args(quick=True))
+    assert quick.max_steps == pong.quick_steps == 800 and quick.max_wall_s == pong.max_wall_s
+    steps = bench.resolve("pong-a2c", args(quick=True, steps=160, max_wall_s=9.0))  # --steps over the quick budget
+    assert (steps.max_steps, steps.max_wall_s) == (160, 9.0)
+
+
+def test_quick_pong_throughput_under_a_steps_budget(tmp_path):
+    """Pong through both sides with --steps 160 (two A2C rollouts of 16 x 5 on each side) instead of the quick budget's
+    800: the CNN's forward passes make Pong the slowest task per env step; the test above checks the quick budget."""
     _need("stable_baselines3", "cv2")
-    md, data = _quick(tmp_path, "pendulum-ddpg", "pong-a2c")
+    md, data = _quick(tmp_path, "pong-a2c", extra=("--steps", "160"))
+    assert data["command"].endswith("--tasks pong-a2c --steps 160")
+    assert data["caps"]["pong-a2c"] == {"env_steps": 160, "wall_s": 300.0, "fixed_budget": True}
     for side in ("pgtrain", "peer"):
-        (pend,) = data["results"]["pendulum-ddpg"][side]
-        assert pend["env_steps"] == 600 and pend["final_return"] < 0  # three 200-step episodes of negative reward
         (pong,) = data["results"]["pong-a2c"][side]
-        assert pong["env_steps"] >= 800 and pong["steps_per_second"] > 0
-    assert "| Pong, A2C (throughput) | pgtrain | its defaults | 800 |" in md  # the fixed-budget table: env steps run
+        assert pong["env_steps"] >= 160 and pong["steps_per_second"] > 0
+    assert "| Pong, A2C (throughput) | pgtrain | its defaults | 160 |" in md  # the fixed-budget table: env steps run
     assert "| SB3 A2C (CNN) |" in md
 
 
-def test_quick_ppo_sac_td3(tmp_path):
+def test_quick_ppo_ddpg_sac_td3(tmp_path):
     _need("stable_baselines3")
-    md, data = _quick(tmp_path, "cartpole-ppo", "pendulum-sac", "pendulum-td3")
+    md, data = _quick(tmp_path, "cartpole-ppo", "pendulum-ddpg", "pendulum-sac", "pendulum-td3")
     for side in ("pgtrain", "peer"):
         (ppo,) = data["results"]["cartpole-ppo"][side]
         assert ppo["env_steps"] >= 3_000 and ppo["final_return"] > 0
-        for name in ("pendulum-sac", "pendulum-td3"):
+        for name in ("pendulum-ddpg", "pendulum-sac", "pendulum-td3"):
             (row,) = data["results"][name][side]
+            # three 200-step episodes of negative reward
             assert row["env_steps"] == 600 and row["final_return"] < 0, (name, side, row)
-    for peer in ("SB3 PPO", "SB3 SAC", "SB3 TD3"):
+    for peer in ("SB3 PPO", "SB3 DDPG", "SB3 SAC", "SB3 TD3"):
         assert f"| {peer} |" in md
 
 
