@@ -689,7 +689,7 @@ def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> No
 
     out = tmp_path / "bench.json"
     res = subprocess.run(
-        [sys.executable, "scripts/bench_pong_throughput.py", "--raw-seconds", "1", "--train-seconds", "2", "--json", str(out),
+        [sys.executable, "scripts/bench_pong_throughput.py", "--raw-seconds", "0.25", "--train-seconds", "1", "--json", str(out),
          "--rounds", "2", "--raw-batch", "2", "3", "--variants", "", "env.async_batch=0", "--", "algo.num_envs=4", "env.async_batch=2"],
         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -814,7 +814,7 @@ def test_learning_benchmark_runs_trains_evaluates_and_reports(tmp_path: Path) ->
 
     run = tmp_path / "run"
     res = subprocess.run(
-        [sys.executable, "scripts/bench_pong_learning.py", "--minutes", "0.15", "--episodes", "1", "--run-dir", str(run),
+        [sys.executable, "scripts/bench_pong_learning.py", "--minutes", "0.05", "--episodes", "1", "--run-dir", str(run),
          "--", "algo.num_envs=2", "env.max_episode_steps=60", "algo.episodes_per_update=2"],
         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
