@@ -218,9 +218,9 @@ _TINY_OFF_POLICY = ["algo.save_buffer=true", "algo.learning_starts=200", "algo.b
         # annealing follows the budget, which the resume changes; exact at fixed rates
         (["algo=ppo", "env=cartpole", "algo.anneal_lr=false", "algo.anneal_clip_range=false"], 4000),
         (["algo=ppo", "env=pendulum", "algo.anneal_lr=false", "algo.n_steps=256"], 1024),  # one rollout of 4 x 256 fits the first half
-        (["algo=td3", "env=pendulum", *_TINY_OFF_POLICY], 500),
         (["algo=sac", "env=pendulum", *_TINY_OFF_POLICY], 500),
-        # raw transitions in the buffer, minibatches normalised with the statistics of their update
+        # TD3 on Pendulum's 2 envs, normalised (raw transitions in the buffer, minibatches normalised with the statistics
+        # of their update); TD3 without normalisation: on HalfCheetah below
         (["algo=td3", "env=pendulum", "env.normalize_obs=true", "env.normalize_reward=true", *_TINY_OFF_POLICY], 500),
         # MuJoCo (SyncVectorEnv): off-policy and on-policy, resumed mid-episode, tiny networks
         (["algo=td3", "env=halfcheetah", "env.max_episode_steps=150", *_TINY_OFF_POLICY], 250),  # N: mid-episode
