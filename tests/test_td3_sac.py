@@ -22,7 +22,7 @@ from pgtrain.buffers import ReplayBuffer
 from pgtrain.config import SACConfig, TD3Config
 from pgtrain.curves import load_curve
 from pgtrain.nets import SquashedGaussianActor, TwinQCritic, squashed_log_prob
-from tests.conftest import read_summary
+from tests.conftest import read_summary, run_cli
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACT = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
@@ -198,20 +198,32 @@ def test_registered_for_continuous_actions_only():
 # The command line
 
 
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A finished 400-step Pendulum run of each algorithm, never modified: tests copy it."""
+    root = tmp_path_factory.mktemp("smoke")
+    runs = {}
+    for algo in ("td3", "sac"):
+        runs[algo] = root / algo
+        res = run_cli(
+            f"algo={algo}",
+            "env=pendulum",
+            "total_steps=400",
+            "algo.num_envs=1",
+            "algo.learning_starts=200",
+            "algo.batch_size=64",
+            "algo.hidden_sizes=[32,32]",
+            f"hydra.run.dir={runs[algo]}",
+            cwd=root,
+        )
+        assert res.returncode == 0, res.stderr
+    return runs
+
+
 @pytest.mark.parametrize("algo", ["td3", "sac"])
-def test_cli_smoke_with_resume(cli, tmp_path: Path, algo: str):
+def test_cli_smoke_with_resume(cli, smoke_runs: dict[str, Path], tmp_path: Path, algo: str):
     run = tmp_path / "run"
-    res = cli(
-        f"algo={algo}",
-        "env=pendulum",
-        "total_steps=400",
-        "algo.num_envs=1",
-        "algo.learning_starts=200",
-        "algo.batch_size=64",
-        "algo.hidden_sizes=[32,32]",
-        f"hydra.run.dir={run}",
-    )
-    assert res.returncode == 0, res.stderr
+    shutil.copytree(smoke_runs[algo], run)
     s = read_summary(run)
     assert (s["algo"], s["env"], s["env_steps"], s["episodes"]) == (algo, "pendulum", 400, 2)
     # one env: a gradient step per vector step once the buffer holds 200 (steps 200-400, and the autoreset step at 201)
@@ -249,14 +261,11 @@ def test_bad_sac_options_are_one_line_errors(cli, tmp_path: Path, bad: str):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_checkpoint_of_another_algorithm_is_refused(cli, tmp_path: Path):
-    runs = {}
-    for algo in ("td3", "sac"):
-        runs[algo] = tmp_path / algo
-        args = (f"algo={algo}", "env=pendulum", "total_steps=300", "algo.learning_starts=200", "algo.hidden_sizes=[8]")
-        assert cli(*args, f"hydra.run.dir={runs[algo]}").returncode == 0
-    shutil.copy(runs["sac"] / "checkpoints" / "last.pt", runs["td3"] / "checkpoints" / "last.pt")
-    res = cli(f"resume={runs['td3']}", "total_steps=600")
+def test_a_checkpoint_of_another_algorithm_is_refused(cli, smoke_runs: dict[str, Path], tmp_path: Path):
+    run = tmp_path / "td3"
+    shutil.copytree(smoke_runs["td3"], run)
+    shutil.copy(smoke_runs["sac"] / "checkpoints" / "last.pt", run / "checkpoints" / "last.pt")
+    res = cli(f"resume={run}", "total_steps=600")
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "written by algo=sac env=pendulum" in res.stderr
 
