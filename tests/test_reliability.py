@@ -246,7 +246,7 @@ _TINY_OFF_POLICY = ["algo.save_buffer=true", "algo.learning_starts=200", "algo.b
 )
 def test_resume_is_exact(tmp_path, args, n):
     """2N steps in one go == N' steps, then resumed to 2N: identical weights, optimiser states, logged
-    returns, summary and collector state (the envs' included).
+    returns, summary, collector state (the envs' included) and normalisation statistics.
 
     N' is the end of the first batch at or past N (where run a's periodic checkpoint fell): a run that finishes its
     budget in the middle of a batch learns from that partial batch, which a run given more steps would not have done.
@@ -269,6 +269,10 @@ def test_resume_is_exact(tmp_path, args, n):
     assert tensors_equal(sa["algo_state"], sb["algo_state"])
     assert "env" in sa["collector_state"]  # the running episodes were saved, not restarted on resume
     assert tensors_equal(sa["collector_state"], sb["collector_state"])
+    # env.normalize_*: the statistics saved for pgtrain-eval too, updated at every env step of training
+    assert tensors_equal(sa["normalization"], sb["normalization"])
+    if sa["normalization"] is not None and "obs" in sa["normalization"]:
+        assert sa["normalization"]["obs"]["count"] > 2 * n
     summaries = [{k: read_summary(r)[k] for k in ("env_steps", "episodes", "updates", "final_return")} for r in (a, b)]
     assert summaries[0] == summaries[1]
     ca, cb = load_curve(a), load_curve(b)
