@@ -86,15 +86,16 @@ def test_grid_runs_every_job_in_a_directory_named_by_its_overrides(grid: Path) -
 # Parallel and distributed launchers
 
 
-def test_joblib_launcher_runs_jobs_in_worker_processes(tmp_path: Path) -> None:
+def test_joblib_launcher_runs_jobs_in_worker_processes_each_in_its_own_directory(tmp_path: Path) -> None:
+    """Two jobs with identical overrides, run at the same time in joblib's workers, get two directories."""
     sweep = tmp_path / "sweep"
-    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}"]
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,0", *TINY, f"hydra.sweep.dir={sweep}"]
     with spawn.start(*args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in output
     jobs = _jobs(sweep)
-    assert set(jobs) == {"0_progress=False,seed=0,total_steps=1000", "1_progress=False,seed=1,total_steps=1000"}
+    assert set(jobs) == {"0_progress=False,seed=0,total_steps=1000", "1_progress=False,seed=0,total_steps=1000"}
     pids = set()
     for job in jobs.values():
         assert read_summary(job)["env_steps"] >= 1000
