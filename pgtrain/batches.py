@@ -20,11 +20,11 @@ import numpy as np
 @dataclass
 class Transition:
     """One vector step: ``(N, ...)`` arrays. ``next_obs`` is the observation the step returned (the true final
-    observation where an episode ended); ``valid`` is False for the envs whose step was only an autoreset. ``obs`` is
-    None from :class:`~pgtrain.collectors.AsyncEpisodeCollector`, which stores the observations as it sends the actions
-    and whose steps no caller reads. Iterates over its fields in this order, as a tuple would."""
+    observation where an episode ended); ``valid`` is False for the envs whose step was only an autoreset. Iterates
+    over its fields in this order, as a tuple would. (:class:`~pgtrain.collectors.AsyncEpisodeCollector` makes none:
+    it files each batch in its table of steps.)"""
 
-    obs: np.ndarray | None
+    obs: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
     next_obs: np.ndarray
