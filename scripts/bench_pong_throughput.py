@@ -155,7 +155,7 @@ def main() -> None:
         best = max(raw.values())
         other = {}  # the raw forms at other env counts: "N lockstep", "N async B"
         for m in args.raw_envs:
-            for b in (0, m // 2, 3 * m // 4) if cfg.env.backend == "ale_vector" else (0,):
+            for b in dict.fromkeys((0, m // 2, 3 * m // 4)) if cfg.env.backend == "ale_vector" else (0,):
                 form = f"{m} async {b}" if b else f"{m} lockstep"
                 other[form] = random_steps_per_s(raw_emulator(replace(cfg.env, async_batch=b), m), args.raw_seconds, cfg.seed)
                 print(f"emulator, random actions, {form}: {other[form]:10,.0f} env steps/s", flush=True)

@@ -690,7 +690,8 @@ def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> No
     out = tmp_path / "bench.json"
     res = subprocess.run(
         [sys.executable, "scripts/bench_pong_throughput.py", "--raw-seconds", "0.25", "--train-seconds", "1", "--json", str(out),
-         "--rounds", "2", "--raw-batch", "2", "3", "--variants", "", "env.async_batch=0", "--", "algo.num_envs=4", "env.async_batch=2"],
+         "--rounds", "2", "--raw-batch", "2", "3", "--raw-envs", "2", "--variants", "", "env.async_batch=0",
+         "--", "algo.num_envs=4", "env.async_batch=2"],
         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
@@ -712,6 +713,13 @@ def test_throughput_benchmark_runs_and_reports_both_phases(tmp_path: Path) -> No
         assert run["train_sps"] == pytest.approx(np.median([r["training"][i]["train_sps"] for r in rounds]))
         assert run["ratio_emulator"] == pytest.approx(run["train_sps"] / figures["emulator_sps"])
         assert len(run["ratio_emulator_by_round"]) == 2
+    # the second denominator: the raw forms at another env count (2 envs: lockstep, async 1, once though 3/4 of 2 is 1 too)
+    assert sorted(figures["emulator_other_envs"]) == ["2 async 1", "2 lockstep"]
+    other = [r["emulator_other_envs"] for r in rounds]
+    assert figures["emulator_other_envs"]["2 lockstep"] == pytest.approx(np.median([o["2 lockstep"] for o in other]))
+    assert figures["emulator_any_envs_sps"] == max(figures["emulator_sps"], *figures["emulator_other_envs"].values())
+    for run in figures["runs"]:
+        assert run["ratio_emulator_any_envs"] == pytest.approx(run["train_sps"] / figures["emulator_any_envs_sps"])
 
 
 def test_learner_cpu_benchmark_measures_the_bare_emulators() -> None:
