@@ -22,6 +22,7 @@ collect), so imports and process start-up are excluded on both sides (the per-se
 | pendulum-td3 | ``pgtrain algo=td3 env=pendulum`` | Stable-Baselines3 TD3, RL Zoo's Pendulum-v1 settings |
 | lunarlander-ppo (long) | ``pgtrain algo=ppo env=lunarlander`` | Stable-Baselines3 PPO, RL Zoo's LunarLander-v2 settings, on v3 |
 | halfcheetah-td3 (long) | ``pgtrain algo=td3 env=halfcheetah`` | Stable-Baselines3 TD3, RL Zoo's HalfCheetah-v3 settings, on v5 |
+| halfcheetah-td3-lean (long) | the same + ``'algo.hidden_sizes=[128,128]' algo.batch_size=64`` | the same as halfcheetah-td3 |
 | halfcheetah-sac (long) | ``pgtrain algo=sac env=halfcheetah`` | Stable-Baselines3 SAC, RL Zoo's HalfCheetah-v3 settings, on v5 |
 | halfcheetah-ppo (long) | ``pgtrain algo=ppo env=halfcheetah`` | SB3 PPO + VecNormalize, RL Zoo's HalfCheetah-v3 settings, on v5 |
 
@@ -36,11 +37,12 @@ take about four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall
     python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
     python scripts/bench_peers.py --tasks lunarlander-ppo --seeds 0 1 2 3 4 --out docs/bench_peers_lunarlander
     python scripts/bench_peers.py --tasks halfcheetah-td3 --seeds 0 1 2 3 4 --out docs/bench_peers_halfcheetah
+    python scripts/bench_peers.py --tasks halfcheetah-td3-lean --seeds 0 1 2 3 4 --out docs/bench_peers_halfcheetah_lean
     python scripts/bench_peers.py --tasks halfcheetah-sac --seeds 0 1 --out docs/bench_peers_halfcheetah_sac_s01
     python scripts/bench_peers.py --tasks halfcheetah-ppo --seeds 0 1 2 --out docs/bench_peers_halfcheetah_ppo_s012
     python scripts/bench_peers.py --quick                           # every task, tiny budgets, seed 0, both sides (CI)
 
-The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3, halfcheetah-sac, halfcheetah-ppo: hours
+The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3[-lean], halfcheetah-sac, halfcheetah-ppo: hours
 each with 5 seeds); name them.
 
 Output: ``<out>.md`` (the command, the machine, tables of medians with min-max over seeds: threshold tasks with the
@@ -218,6 +220,10 @@ TASKS: dict[str, Task] = {
         # 1,000 quick steps: one whole episode, no update (learning starts at 10k)
         Task("halfcheetah-td3", "HalfCheetah-v5, TD3", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
+        # the same task with pgtrain on lean settings of its own (issue 18's wall-time target): 128x128 networks and
+        # minibatches of 64 (a sixth of the floating-point work of a gradient step), SB3 unchanged on RL Zoo's
+        Task("halfcheetah-td3-lean", "HalfCheetah-v5, TD3 (pgtrain lean)", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10,
+             None, 50_000, 3600.0, 1_000, default=False, overrides=("algo.hidden_sizes=[128,128]", "algo.batch_size=64")),
         # the same budget for SAC (issue 19: the returns at equal env steps beside SB3's)
         Task("halfcheetah-sac", "HalfCheetah-v5, SAC", "sac", "halfcheetah", "SB3 SAC", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
@@ -508,6 +514,7 @@ PEERS = {
     "pendulum-td3": peer_sb3_td3_pendulum,
     "lunarlander-ppo": peer_sb3_ppo_lunarlander,
     "halfcheetah-td3": peer_sb3_td3_halfcheetah,
+    "halfcheetah-td3-lean": peer_sb3_td3_halfcheetah,
     "halfcheetah-sac": peer_sb3_sac_halfcheetah,
     "halfcheetah-ppo": peer_sb3_ppo_halfcheetah,
 }
@@ -688,7 +695,7 @@ def _figures(rows: list[dict]) -> dict[str, list[float]]:
 def _side_label(task: Task, side: str) -> tuple[str, str, str]:
     """(task title on the first side's row, side, settings)."""
     if side == "pgtrain":
-        return task.title, "pgtrain", "its defaults"
+        return task.title, "pgtrain", "its defaults" + "".join(f" + `{o}`" for o in task.overrides)
     return "", task.peer, task.peer_settings
 
 

@@ -93,6 +93,25 @@ def test_budget_table_gives_times_peer_over_pgtrain_and_return_pgtrain_over_peer
     assert bench.threshold_table(results, {task.name: task}).count("\n") == 1  # the header only
 
 
+def test_lean_halfcheetah_task_names_its_overrides_and_they_compose():
+    """halfcheetah-td3-lean: the same task and peer as halfcheetah-td3, pgtrain with its overrides, which the report's
+    settings column names and which compose into the config pgtrain runs."""
+    from hydra import compose, initialize_config_dir
+
+    from pgtrain.cli import CONFIG_DIR
+    from pgtrain.config import to_object
+
+    bench = _load_script()
+    lean, full = bench.TASKS["halfcheetah-td3-lean"], bench.TASKS["halfcheetah-td3"]
+    assert (lean.algo, lean.env, lean.max_steps, lean.window, lean.peer) == (full.algo, full.env, full.max_steps, full.window, full.peer)
+    assert bench.PEERS[lean.name] is bench.PEERS[full.name] and not lean.default
+    assert bench._side_label(lean, "pgtrain")[2] == "its defaults + `algo.hidden_sizes=[128,128]` + `algo.batch_size=64`"
+    assert bench._side_label(full, "pgtrain")[2] == "its defaults"
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = to_object(compose("config", overrides=["algo=td3", "env=halfcheetah", *lean.overrides]))
+    assert (list(cfg.algo.hidden_sizes), cfg.algo.batch_size, cfg.algo.learning_starts) == ([128, 128], 64, 10_000)
+
+
 def _quick(tmp_path: Path, *tasks: str, extra: tuple[str, ...] = ()) -> tuple[str, dict]:
     out = tmp_path / "bench"
     res = subprocess.run(
@@ -150,7 +169,8 @@ def test_quick_pong_throughput_under_a_steps_budget(tmp_path):
     for side in ("pgtrain", "peer"):
         (pong,) = data["results"]["pong-a2c"][side]
         assert pong["env_steps"] >= 160 and pong["steps_per_second"] > 0
-    assert "| Pong, A2C (throughput) | pgtrain | its defaults | 160 |" in md  # the fixed-budget table: env steps run
+    # the fixed-budget table: env steps run; the settings name the overrides (the peer's network and game)
+    assert "| Pong, A2C (throughput) | pgtrain | its defaults + `env.preprocess=stack` + `env.repeat_action_probability=0` | 160 |" in md
     assert "| SB3 A2C (CNN) |" in md
 
 
