@@ -86,8 +86,10 @@ def test_the_estimate_counts_every_allocation_without_making_any(monkeypatch):
     # Pong's frames: the lecture's int8 difference frames in episode storage, RGB screens from the emulators
     cfg = _compose("env=pong")
     needs = {n.what: n.nbytes for n in resources.memory_needs(cfg, *resources.spaces(cfg.env))}
-    assert needs["episode storage"] == resources.EPISODE_ROWS * 16 * (6400 + 8 + 4)
-    assert needs["the envs and their frame buffers"] >= 16 * 210 * 160 * 3
+    n = cfg.algo.num_envs
+    assert n == 32  # the preset's envs (configs/tuned/reinforce_pong.yaml)
+    assert needs["episode storage"] == resources.EPISODE_ROWS * n * (6400 + 8 + 4)
+    assert needs["the envs and their frame buffers"] >= n * 210 * 160 * 3
     resources.check_memory(cfg)  # the shipped settings fit in 1 GB
 
 
