@@ -154,7 +154,7 @@ def main() -> None:
             print(f"emulator, random actions, async {raw_batch:>2}: {raw[raw_batch]:10,.0f} env steps/s", flush=True)
         best = max(raw.values())
         other = {}  # the raw forms at other env counts: "N lockstep", "N async B"
-        for m in args.raw_envs:
+        for m in (m for m in args.raw_envs if m != n):  # the configured count's forms are timed above
             for b in dict.fromkeys((0, m // 2, 3 * m // 4)) if cfg.env.backend == "ale_vector" else (0,):
                 form = f"{m} async {b}" if b else f"{m} lockstep"
                 other[form] = random_steps_per_s(raw_emulator(replace(cfg.env, async_batch=b), m), args.raw_seconds, cfg.seed)
