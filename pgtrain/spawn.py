@@ -15,19 +15,20 @@ CLI = "pgtrain.cli"
 
 def start(*args: str, module: str = CLI, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen:
     """Start it; ``popen`` goes to :class:`subprocess.Popen` (``cwd``, ``stdout``, ``stderr``)."""
-    return subprocess.Popen(_argv(module, args), env=_env(env), text=True, **popen)
+    return subprocess.Popen(_argv(module, args), env=child_env(env), text=True, **popen)
 
 
 def run(
     *args: str, module: str = CLI, cwd: Path | str | None = None, timeout: float | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run it to its end and capture its output; stdout is not a terminal."""
-    return subprocess.run(_argv(module, args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env(env))
+    return subprocess.run(_argv(module, args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=child_env(env))
 
 
 def _argv(module: str, args: tuple[str, ...]) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def _env(extra: dict[str, str] | None) -> dict[str, str]:
+def child_env(extra: dict[str, str] | None) -> dict[str, str]:
+    """The environment of a child: this process's, unbuffered output, ``extra`` added."""
     return {**os.environ, "PYTHONUNBUFFERED": "1", **(extra or {})}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from pgtrain import spawn
+from tests import forked
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_cli(
     *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None, module: str = "pgtrain.cli"
 ) -> subprocess.CompletedProcess:
-    """``python -m <module> ARGS`` (the ``pgtrain`` console script's code) in ``cwd``; stdout is not a terminal."""
+    """``python -m <module> ARGS`` (the ``pgtrain`` console script's code) in ``cwd``; stdout is not a terminal.
+
+    Forked from a warm interpreter (tests/forked.py) unless ``env`` adds variables, which may be read while Python
+    starts, or ``PGTRAIN_TEST_FRESH=1`` asks for a fresh interpreter every time."""
+    if env is None and os.environ.get("PGTRAIN_TEST_FRESH") != "1":
+        return forked.run(module, args, cwd=cwd, env=spawn.child_env(None), timeout=timeout)
     return spawn.run(*args, module=module, cwd=cwd, timeout=timeout, env=env)
 
 
