@@ -30,6 +30,8 @@ import threading
 import traceback
 from pathlib import Path
 
+from pgtrain.exits import exit_status
+
 PRELOAD = ["torch", "gymnasium", "hydra", "pgtrain.cli", "pgtrain.workspace", "pgtrain.evaluation"]
 
 _context: multiprocessing.context.ForkServerContext | None = None
@@ -62,6 +64,7 @@ def run(module: str, args: tuple[str, ...], cwd: Path | str, env: dict[str, str]
 def _main(module: str, args: list[str], cwd: str, env: dict[str, str], out: str, err: str) -> None:
     """In the child: the process state ``python -m`` would start with, the module as ``__main__``, the exit."""
     os.chdir(cwd)
+    sys.path.insert(0, os.getcwd())  # as ``python -m`` does
     os.environ.clear()
     os.environ.update(env)
     for fd, path in ((1, out), (2, err)):
@@ -78,7 +81,7 @@ def _main(module: str, args: list[str], cwd: str, env: dict[str, str], out: str,
     except SystemExit as ex:
         if ex.code is not None and not isinstance(ex.code, int):
             print(ex.code, file=sys.stderr)
-        status = 0 if ex.code is None else ex.code if isinstance(ex.code, int) else 1
+        status = exit_status(ex.code)
     except BaseException:  # what the interpreter prints for an uncaught exception
         traceback.print_exc()
         status = 1
