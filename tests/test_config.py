@@ -22,9 +22,16 @@ DEVICE_NAMES = sorted(p.stem for p in (CONFIGS / "device").glob("*.yaml"))
 EXAMPLE_IDS = {"gym": "Acrobot-v1", "atari": "ALE/Breakout-v5"}  # env groups that take any id
 
 
-def _compose(*overrides: str):
+@pytest.fixture(scope="module", autouse=True)
+def _hydra():
+    """One Hydra initialisation for this module's compositions (each costs a fifth of a composition; pytest ends it
+    before the next module's tests, which initialise their own)."""
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        yield
+
+
+def _compose(*overrides: str):
+    return compose("config", overrides=list(overrides))
 
 
 def test_groups_exist():
