@@ -13,9 +13,8 @@ import torch
 
 from pgtrain import checkpoint
 from pgtrain.algos import ALGOS, algo_class
-from pgtrain.algos.a2c import A2C
+from pgtrain.algos.a2c import A2C, A2CConfig
 from pgtrain.batches import Rollout
-from pgtrain.config import A2CConfig
 from pgtrain.returns import gae
 from tests.conftest import read_summary
 

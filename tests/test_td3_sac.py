@@ -16,10 +16,9 @@ from torch.distributions import AffineTransform, Independent, Normal, TanhTransf
 
 from pgtrain import checkpoint
 from pgtrain.algos import ALGOS, algo_class
-from pgtrain.algos.sac import SAC, soft_q_target
-from pgtrain.algos.td3 import TD3, clipped_double_q_target, smoothed_target_action
+from pgtrain.algos.sac import SAC, SACConfig, soft_q_target
+from pgtrain.algos.td3 import TD3, TD3Config, clipped_double_q_target, smoothed_target_action
 from pgtrain.buffers import ReplayBuffer
-from pgtrain.config import SACConfig, TD3Config
 from pgtrain.curves import load_curve
 from pgtrain.nets import SquashedGaussianActor, TwinQCritic, squashed_log_prob
 from tests.conftest import read_summary, run_cli
