@@ -13,12 +13,18 @@ config into these dataclasses.
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
+import functools
+import inspect
+import io
 import math
+import tokenize
 import typing
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -455,3 +461,46 @@ def typed_config(plain: dict[str, Any]) -> DictConfig:
         return OmegaConf.merge(base, {**{k: v for k, v in plain.items() if k != "hydra"}, "algo": algo})
     except (KeyError, TypeError, OmegaConfBaseException) as ex:
         raise PgtrainError(f"the saved config does not fit this pgtrain's schemas: {one_line(str(ex))}") from None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Each option's meaning, read from its schema's source
+
+
+def option_meanings(schema: type) -> dict[str, str]:
+    """Each field of dataclass ``schema`` and its one-line meaning: the comment after the field, else the comment lines
+    right above it (joined), from the class that last declares it with words (a subclass may restate a field with its own
+    default, and its own words or none). The schemas' comments are the one place meanings are written; ``pgtrain --help`` shows them and
+    tests/test_cli.py checks that every option has one."""
+    meanings: dict[str, str] = {}
+    for cls in reversed(schema.__mro__):
+        if dataclasses.is_dataclass(cls):
+            meanings.update({k: v for k, v in _field_comments(cls).items() if v})
+    return {f.name: meanings.get(f.name, "") for f in dataclasses.fields(schema)}
+
+
+@functools.cache
+def _field_comments(cls: type) -> dict[str, str]:
+    path = inspect.getsourcefile(cls)
+    assert path is not None, cls
+    source = Path(path).read_text()
+    comments = {
+        tok.start[0]: tok.string.lstrip("#").strip()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    }
+    lines = source.splitlines()
+    node = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    out: dict[str, str] = {}
+    for stmt in node.body:
+        if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+            continue
+        text = comments.get(stmt.end_lineno or stmt.lineno, "")
+        if not text:  # the comment lines right above the field
+            above, row = [], stmt.lineno - 1
+            while row >= 1 and lines[row - 1].strip().startswith("#"):
+                above.insert(0, comments[row])
+                row -= 1
+            text = " ".join(above)
+        out[stmt.target.id] = text
+    return out
