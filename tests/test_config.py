@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from pgtrain.algos import algo_class, check_action_type, registry, schema
 from pgtrain.cli import CONFIG_DIR
-from pgtrain.config import Config, to_object
+from pgtrain.config import Config, to_object, typed_config
 from pgtrain.envs.specs import check_env
 from pgtrain.errors import PgtrainError
 
@@ -138,3 +138,21 @@ def test_tuned_files_apply_every_key(tuned):
 def test_command_line_wins_over_tuned_file():
     cfg = _compose("algo=ddpg", "env=pendulum", "total_steps=777")
     assert cfg.total_steps == 777
+
+
+@pytest.mark.parametrize("algo", ALGO_NAMES)
+def test_a_saved_config_retypes_against_its_algorithms_schema(algo):
+    """A checkpoint's plain config (what runs saved before the schemas moved into the algorithms' modules holds the
+    same keys) loads back as the config it was composed as."""
+    composed = _compose(f"algo={algo}", "env=pendulum")
+    plain = OmegaConf.to_container(composed, enum_to_str=True)
+    assert OmegaConf.to_container(typed_config(plain), enum_to_str=True) == plain
+
+
+def test_a_saved_network_option_of_a_replay_algorithm_is_dropped_only_at_mlp():
+    plain = OmegaConf.to_container(_compose("algo=ddpg", "env=pendulum"), enum_to_str=True)
+    saved = {**plain, "algo": {**plain["algo"], "network": "mlp"}}  # ddpg, td3 and sac had it until 2026-12-07
+    cfg = typed_config(saved)
+    assert "network" not in cfg.algo and OmegaConf.to_container(cfg, enum_to_str=True) == plain
+    with pytest.raises(PgtrainError, match="network"):
+        typed_config({**plain, "algo": {**plain["algo"], "network": "cnn"}})
