@@ -483,14 +483,8 @@ def option_meanings(schema: type) -> dict[str, str]:
 def _field_comments(cls: type) -> dict[str, str]:
     path = inspect.getsourcefile(cls)
     assert path is not None, cls
-    source = Path(path).read_text()
-    comments = {
-        tok.start[0]: tok.string.lstrip("#").strip()
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-        if tok.type == tokenize.COMMENT
-    }
-    lines = source.splitlines()
-    node = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    tree, comments, lines = _parsed(path)
+    node = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
     out: dict[str, str] = {}
     for stmt in node.body:
         if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
@@ -504,3 +498,12 @@ def _field_comments(cls: type) -> dict[str, str]:
             text = " ".join(above)
         out[stmt.target.id] = text
     return out
+
+
+@functools.cache
+def _parsed(path: str) -> tuple[ast.Module, dict[int, str], list[str]]:
+    """A source file's syntax tree, its comments by line number, and its lines (once per file)."""
+    source = Path(path).read_text()
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    comments = {tok.start[0]: tok.string.lstrip("#").strip() for tok in tokens if tok.type == tokenize.COMMENT}
+    return ast.parse(source), comments, source.splitlines()
