@@ -28,9 +28,9 @@ ACTION_TYPES = ("continuous",)  # the env action types it can drive
 
 @dataclass
 class DDPGConfig(OffPolicyConfig):
-    """DDPG (Lillicrap et al. 2016, Algorithm 1): the critic regresses on y = r + gamma Q'(s', mu'(s')), the actor
-    follows the deterministic policy gradient grad_a Q(s, a) grad_theta mu(s) (Silver et al. 2014, eq. 6), targets track
-    by Polyak averaging, and exploration adds noise to mu(s)."""
+    """DDPG (Lillicrap et al. 2016, Algorithm 1): the critic regresses on y = r + gamma Q'(s', mu'(s')) (eq. 4-5), the
+    actor follows the deterministic policy gradient grad_a Q(s, a) grad_theta mu(s) (eq. 6; Silver et al. 2014), the
+    targets track by Polyak averaging, and exploration adds noise to mu(s)."""
 
     name: str = "ddpg"
     noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
