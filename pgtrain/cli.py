@@ -27,7 +27,11 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
     from pgtrain.errors import PgtrainError
 
-    register_configs()
+    try:
+        register_configs()
+    except PgtrainError as ex:  # an algorithm's module that does not declare it (pgtrain/algos/__init__.py)
+        print(f"pgtrain: error: {ex}", file=sys.stderr)
+        raise SystemExit(2) from None
     OmegaConf.register_new_resolver("pgtrain_groups", lambda: groups_help(), replace=True)  # --help's group listing
 except KeyboardInterrupt:
     print("pgtrain: interrupted", file=sys.stderr)

@@ -115,3 +115,15 @@ def test_a_copied_algorithm_trains_shows_its_help_and_is_refused_where_it_cannot
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "algo=myddpg needs continuous actions, but env=cartpole has discrete actions" in res.stderr
     assert sorted(p.name for p in work.iterdir()) == ["myddpg", "myppo"]  # the refusal wrote nothing
+
+
+def test_a_module_without_its_declaration_is_named_in_one_line(tmp_path):
+    root = tmp_path / "tree"
+    shutil.copytree(ROOT / "pgtrain", root / "pgtrain", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "configs", root / "configs")
+    source = (root / "pgtrain" / "algos" / "a2c.py").read_text().replace("a2c", "mya2c").replace("A2C", "MyA2C")
+    (root / "pgtrain" / "algos" / "mya2c.py").write_text(source.replace("# ---- end of the declaration", "# end of the declaration"))
+    (root / "configs" / "algo" / "mya2c.yaml").write_text((root / "configs" / "algo" / "a2c.yaml").read_text().replace("a2c", "mya2c"))
+    res = _pgtrain(root, tmp_path, "--help")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "pgtrain/algos/mya2c.py: no line '# ---- end of the declaration" in res.stderr
