@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pgtrain import checkpoint
-from pgtrain.algos import ALGOS, algo_class
+from pgtrain.algos import algo_class, registry
 from pgtrain.algos.ppo import PPO, PPOConfig, approx_kl, clipped_surrogate_loss, clipped_value_loss
 from pgtrain.curves import load_curve
 from pgtrain.returns import explained_variance
@@ -142,7 +142,7 @@ def test_state_dict_round_trip(action_space, tmp_path):
 
 def test_ppo_is_registered_for_both_action_types():
     assert algo_class("ppo") is PPO and PPO.collector == "rollout"
-    assert ALGOS["ppo"].action_types == {"discrete", "continuous"}
+    assert registry()["ppo"].action_types == {"discrete", "continuous"}
 
 
 @pytest.mark.parametrize("env", ["cartpole", "pendulum"])

@@ -15,7 +15,7 @@ import torch
 from torch.distributions import AffineTransform, Independent, Normal, TanhTransform, TransformedDistribution
 
 from pgtrain import checkpoint
-from pgtrain.algos import ALGOS, algo_class
+from pgtrain.algos import algo_class, registry
 from pgtrain.algos.sac import SAC, SACConfig, soft_q_target
 from pgtrain.algos.td3 import TD3, TD3Config, clipped_double_q_target, smoothed_target_action
 from pgtrain.buffers import ReplayBuffer
@@ -189,7 +189,7 @@ def test_nonfinite_parameters_are_named():
 
 def test_registered_for_continuous_actions_only():
     assert algo_class("td3") is TD3 and algo_class("sac") is SAC
-    assert ALGOS["td3"].action_types == ALGOS["sac"].action_types == {"continuous"}
+    assert registry()["td3"].action_types == registry()["sac"].action_types == {"continuous"}
     assert TD3.collector == SAC.collector == "replay"
 
 
