@@ -84,10 +84,8 @@ def algo_class(name: str) -> type[Algorithm]:
     """The class of algorithm ``name`` (runs the rest of its module, and so imports torch)."""
     from pgtrain.algos.base import Algorithm
 
-    module = sys.modules[f"{__name__}.{entry(name).name}"]
-    found = [
-        v for v in vars(_complete(module)).values() if isinstance(v, type) and issubclass(v, Algorithm) and v.__dict__.get("name") == name
-    ]
+    module = _complete(declaration(entry(name).name))
+    found = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Algorithm) and v.__dict__.get("name") == name]
     if len(found) != 1:
         raise PgtrainError(f"{module.__file__}: expected one Algorithm subclass with name = {name!r}, found {len(found)}")
     return found[0]
