@@ -27,7 +27,11 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
     from pgtrain.errors import PgtrainError
 
-    register_configs()
+    try:
+        register_configs()
+    except PgtrainError as ex:  # an algorithm's module that does not declare it (pgtrain/algos/__init__.py)
+        print(f"pgtrain: error: {ex}", file=sys.stderr)
+        raise SystemExit(2) from None
     OmegaConf.register_new_resolver("pgtrain_groups", lambda: groups_help(), replace=True)  # --help's group listing
 except KeyboardInterrupt:
     print("pgtrain: interrupted", file=sys.stderr)
@@ -143,7 +147,8 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
 
 def print_help(overrides: list[str]) -> None:
     """``pgtrain --help [overrides]``: what Hydra prints for ``--help``, from the same template (configs/config.yaml,
-    ``hydra.help``), but in a fifth of the time. Hydra's own help fills every variable its templates may use, and two of
+    ``hydra.help``), with each option's meaning and source beside its value (:mod:`pgtrain.helptext`), in a fifth of
+    the time. Hydra's own help fills every variable its templates may use, and two of
     them list all config groups, deep-copying the whole ConfigStore (the sweep plugins' schemas included) for each of
     about a hundred groups: 80% of its time, for lists this template does not show (it has ``${pgtrain_groups:}``)."""
     import string
@@ -151,12 +156,15 @@ def print_help(overrides: list[str]) -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
+    from pgtrain.helptext import options_help
+
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3", job_name="cli"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     template = cfg.hydra.help.template
+    choices = {k: str(v) for k, v in cfg.hydra.runtime.choices.items() if v is not None}
     with open_dict(cfg):
         del cfg["hydra"]
-    print(string.Template(template).substitute(CONFIG=OmegaConf.to_yaml(cfg)))
+    print(string.Template(template).substitute(CONFIG=options_help(cfg, Path(CONFIG_DIR), choices, overrides)))
 
 
 def _hydra_message(ex: BaseException) -> str:

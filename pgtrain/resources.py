@@ -377,7 +377,7 @@ def _optimizer_slots(name: Any) -> int:
 
 def _activation_width(algo: Any, obs_space: gym.Space) -> int:
     """Activations per sample of one torso's forward pass (hidden layers, or the CNN's feature maps)."""
-    if algo.network != "cnn":
+    if getattr(algo, "network", "mlp") != "cnn":  # the replay algorithms have MLPs only
         return int(sum(algo.hidden_sizes))
     from pgtrain.nets import torso
 

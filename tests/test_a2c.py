@@ -12,10 +12,9 @@ import pytest
 import torch
 
 from pgtrain import checkpoint
-from pgtrain.algos import ALGOS, algo_class
-from pgtrain.algos.a2c import A2C
+from pgtrain.algos import algo_class, registry
+from pgtrain.algos.a2c import A2C, A2CConfig
 from pgtrain.batches import Rollout
-from pgtrain.config import A2CConfig
 from pgtrain.returns import gae
 from tests.conftest import read_summary
 
@@ -192,7 +191,7 @@ def test_nonfinite_parameters_names_the_broken_tensor():
 def test_a2c_is_registered_for_both_action_types():
     assert algo_class("a2c") is A2C
     assert A2C.collector == "rollout"
-    assert ALGOS["a2c"].action_types == {"discrete", "continuous"}
+    assert registry()["a2c"].action_types == {"discrete", "continuous"}
 
 
 def _run_dir(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pgtrain import checkpoint
@@ -139,6 +140,70 @@ def test_help_lists_options_from_the_config_directory(tmp_path, monkeypatch):
     algo_line = next(line for line in text.splitlines() if line.startswith("  algo:"))
     assert algo_line.split(":", 1)[1].split(" | ")[-1].strip() == "zzz" and " reinforce | " in algo_line
     assert text.splitlines()[-1] == "  newgroup: one" and "tuned" not in text and "hydra" not in text
+
+
+ALGO_OPTIONS = sorted(p.stem for p in (Path(CONFIG_DIR) / "algo").glob("*.yaml"))
+PRESETS = {"ac_online": "a2c"}  # algo options that are presets of another algorithm's
+TUNED = sorted(p.stem for p in (Path(CONFIG_DIR) / "tuned").glob("*.yaml"))
+
+
+def _help_rows(capsys, *overrides: str) -> tuple[str, dict[str, dict[str, tuple[str, str]]]]:
+    """``pgtrain --help OVERRIDES``: its text and, per section (top level, algo, env, device), each option's shown value
+    and the words after its ``#``."""
+    from pgtrain.cli import print_help
+
+    print_help(list(overrides))
+    text = capsys.readouterr().out
+    sections: dict[str, dict[str, tuple[str, str]]] = {}
+    current = None
+    for line in text.splitlines():
+        if head := re.fullmatch(r"(top level|algo|env|device):.*", line):
+            current = sections.setdefault(head.group(1), {})
+        elif current is not None and (row := re.fullmatch(r"  (\w+): (.*?) +# (.*)", line)):
+            current[row.group(1)] = (row.group(2), row.group(3))
+        elif not line.strip():
+            current = None
+    return text, sections
+
+
+@pytest.mark.parametrize("algo", ALGO_OPTIONS)
+def test_help_shows_exactly_the_algorithms_options_each_with_a_meaning(algo, capsys):
+    import dataclasses
+
+    from pgtrain.algos import schema
+
+    text, sections = _help_rows(capsys, f"algo={algo}")
+    assert f"\nalgo: {algo}\n" in text
+    rows = sections["algo"]
+    assert list(rows) == [f.name for f in dataclasses.fields(schema(PRESETS.get(algo, algo)))]
+    for key, (_, words) in rows.items():
+        meaning = re.sub(r" ?\[[^\]]*\]$", "", words)
+        assert len(meaning) > 10, f"algo.{key} has no meaning in --help: {words!r}"
+    preset = yaml.safe_load((Path(CONFIG_DIR) / "algo" / f"{algo}.yaml").read_text())
+    for key, value in preset.items():  # a preset's own values name its file
+        if algo in PRESETS and key != "defaults":
+            assert yaml.safe_load(rows[key][0]) == value and f"[configs/algo/{algo}.yaml; default " in rows[key][1], key
+
+
+@pytest.mark.parametrize("pair", TUNED)
+def test_help_marks_the_tuned_presets_values(pair, capsys):
+    algo, env = pair.split("_", 1)
+    text, sections = _help_rows(capsys, f"algo={algo}", f"env={env}")
+    assert f"[tuned]: from configs/tuned/{pair}.yaml" in text
+    tuned = yaml.safe_load((Path(CONFIG_DIR) / "tuned" / f"{pair}.yaml").read_text())
+    expected = {("top level", k): v for k, v in tuned.items() if not isinstance(v, dict)}
+    expected.update({(group, k): v for group in ("algo", "env", "device") for k, v in tuned.get(group, {}).items()})
+    marked = {(group, key) for group, rows in sections.items() for key, (_, words) in rows.items() if "[tuned" in words}
+    assert marked == set(expected)
+    for (group, key), value in expected.items():
+        assert yaml.safe_load(sections[group][key][0]) == value, (group, key)
+
+
+def test_help_marks_the_command_line_over_a_tuned_value(capsys):
+    _, sections = _help_rows(capsys, "algo=ppo", "env=cartpole", "algo.clip_range=0.25")
+    assert sections["algo"]["clip_range"] == ("0.25", sections["algo"]["clip_range"][1])
+    assert sections["algo"]["clip_range"][1].endswith("[command line; default 0.2]")
+    assert sections["algo"]["n_epochs"][1].endswith("[tuned; default 4]")  # the tuned file's value, equal to the default
 
 
 def test_multirun_goes_under_runs_multirun(cli, tmp_path):

@@ -13,11 +13,10 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from torch import nn
 
-from pgtrain.algos.ddpg import DDPG
+from pgtrain.algos.ddpg import DDPG, DDPGConfig
 from pgtrain.algos.offpolicy import polyak_update
 from pgtrain.buffers import ReplayBuffer
 from pgtrain.collectors import ReplayCollector
-from pgtrain.config import DDPGConfig
 from pgtrain.curves import load_curve
 from tests.conftest import read_summary
 

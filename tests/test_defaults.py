@@ -1,4 +1,4 @@
-"""One source for every default: the schema dataclasses in pgtrain/config.py.
+"""One source for every default: the schema dataclasses (pgtrain/config.py; an algorithm's in pgtrain/algos/<name>.py).
 
 A group option's YAML (configs/algo, configs/env, configs/device) starts from a schema and says only its ``name`` and,
 for an env, its identity (the fields the schema leaves unset: MISSING or None); a preset that extends another option
@@ -19,13 +19,14 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import MISSING, OmegaConf
 
+from pgtrain.algos import registry, schema
 from pgtrain.cli import CONFIG_DIR
-from pgtrain.config import ALGO_SCHEMAS, ENV_SCHEMAS, A2CConfig, Config, DeviceConfig, EnvConfig, PongConfig, ReinforceConfig
+from pgtrain.config import ENV_SCHEMAS, Config, DeviceConfig, EnvConfig, PongConfig
 
 CONFIGS = Path(CONFIG_DIR)
 ROOT = CONFIGS.parent
 SCHEMAS: dict[tuple[str, str], type] = {
-    **{("algo", name): cls for name, cls in ALGO_SCHEMAS.items()},
+    **{("algo", name): entry.schema for name, entry in registry().items()},
     ("env", "env"): EnvConfig,
     **{("env", name): cls for name, cls in ENV_SCHEMAS.items()},
     ("device", "device"): DeviceConfig,
@@ -92,11 +93,11 @@ def restated(group: str, option: str, text: str) -> list[str]:
             if value is None:
                 problems.append(f"{key}: null repeats the schema's (unset) default")
         elif defaults[key] == value:
-            problems.append(f"{key}: {value!r} repeats {schema.__name__}'s default; say it only in pgtrain/config.py")
+            problems.append(f"{key}: {value!r} repeats {schema.__name__}'s default; say it only there ({schema.__module__})")
         else:
             problems.append(
                 f"{key}: {value!r} differs from {schema.__name__}'s default {defaults[key]!r}; "
-                "a default lives in pgtrain/config.py only (change it there)"
+                f"a default lives in its schema only (change it in {schema.__module__})"
             )
     return problems
 
@@ -118,7 +119,7 @@ def test_the_check_catches_a_restated_default():
     assert "differs from EnvConfig's default" in restated("env", "cartpole", env + "pipeline_groups: 2\n")[0]
     child = "defaults:\n  - a2c\n  - _self_\nnum_envs: 1\n"
     assert restated("algo", "ac_online", child) == []
-    assert "repeats the value of algo=a2c" in restated("algo", "ac_online", child + f"gamma: {A2CConfig.gamma}\n")[0]
+    assert "repeats the value of algo=a2c" in restated("algo", "ac_online", child + f"gamma: {schema('a2c').gamma}\n")[0]
 
 
 def test_ac_online_extends_a2c():
@@ -206,11 +207,11 @@ def default_tables(path: Path) -> list[tuple[str, Any]]:
 # Each file's tables: the schema a bare key belongs to (None: keys are dotted from the top level)
 TABLES = {
     "README.md": None,
-    "docs/actor_critic.md": A2CConfig,
-    "docs/ddpg.md": ALGO_SCHEMAS["ddpg"],
+    "docs/actor_critic.md": schema("a2c"),
+    "docs/ddpg.md": schema("ddpg"),
     "docs/pong.md": PongConfig,
 }
-README_SCHEMAS = {"algo": ReinforceConfig, "env": EnvConfig, "device": DeviceConfig}  # the README's algo table is REINFORCE's
+README_SCHEMAS = {"algo": schema("reinforce"), "env": EnvConfig, "device": DeviceConfig}  # the README's algo table is REINFORCE's
 
 
 def _schema_default(key: str, schema: type | None) -> Any:

@@ -15,9 +15,10 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 from hydra import compose, initialize_config_dir
 
 from pgtrain import checkpoint
+from pgtrain.algos.ddpg import DDPGConfig
 from pgtrain.cli import CONFIG_DIR
 from pgtrain.collectors import ReplayCollector, RolloutCollector
-from pgtrain.config import AtariConfig, DDPGConfig, EnvConfig, to_object
+from pgtrain.config import AtariConfig, EnvConfig, to_object
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.normalize import NormalizeObservation, NormalizeReward, normalization_state, normalize_obs, scale_rewards
 from pgtrain.envs.specs import action_type_of, check_env

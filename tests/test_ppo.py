@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from pgtrain import checkpoint
-from pgtrain.algos import ALGOS, algo_class
-from pgtrain.algos.ppo import PPO, approx_kl, clipped_surrogate_loss, clipped_value_loss
-from pgtrain.config import PPOConfig
+from pgtrain.algos import algo_class, registry
+from pgtrain.algos.ppo import PPO, PPOConfig, approx_kl, clipped_surrogate_loss, clipped_value_loss
 from pgtrain.curves import load_curve
 from pgtrain.returns import explained_variance
 from tests.conftest import read_summary
@@ -143,7 +142,7 @@ def test_state_dict_round_trip(action_space, tmp_path):
 
 def test_ppo_is_registered_for_both_action_types():
     assert algo_class("ppo") is PPO and PPO.collector == "rollout"
-    assert ALGOS["ppo"].action_types == {"discrete", "continuous"}
+    assert registry()["ppo"].action_types == {"discrete", "continuous"}
 
 
 @pytest.mark.parametrize("env", ["cartpole", "pendulum"])
@@ -179,8 +178,7 @@ def test_ppo_learns_cartpole(cli, tmp_path):
 def test_adam_eps_reaches_every_adam_of_the_algorithms():
     """``algo.adam_eps``: torch's 1e-8 by default, SB3's and CleanRL's PPO 1e-5 where a preset sets it (the MuJoCo PPO
     presets), in the optimiser's own param groups (so checkpoints keep it); a non-positive one is refused."""
-    from pgtrain.algos.sac import SAC
-    from pgtrain.config import SACConfig
+    from pgtrain.algos.sac import SAC, SACConfig
     from pgtrain.errors import PgtrainError
 
     assert [g["eps"] for g in _algo().opt.param_groups] == [1e-8, 1e-8]

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pgtrain.algos.reinforce import Reinforce
+from pgtrain.algos.reinforce import Reinforce, ReinforceConfig
 from pgtrain.batches import EpisodeBatch, SparseFrames
-from pgtrain.config import ReinforceConfig
 from pgtrain.nets import Policy
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)

@@ -33,6 +33,7 @@ def _imported(*args: str, cwd: Path, module: str = "pgtrain.cli") -> tuple[subpr
     "args, status",
     [
         (["--help"], 0),
+        (["--help", "algo=ppo", "env=cartpole"], 0),  # an algorithm's options, meanings and tuned values
         (["algo.lr=-1"], 2),  # a refused value
         (["algo.bogus=1"], 2),  # a refused key
         (["algo=nope"], 2),  # a refused option

@@ -15,11 +15,10 @@ import torch
 from torch.distributions import AffineTransform, Independent, Normal, TanhTransform, TransformedDistribution
 
 from pgtrain import checkpoint
-from pgtrain.algos import ALGOS, algo_class
-from pgtrain.algos.sac import SAC, soft_q_target
-from pgtrain.algos.td3 import TD3, clipped_double_q_target, smoothed_target_action
+from pgtrain.algos import algo_class, registry
+from pgtrain.algos.sac import SAC, SACConfig, soft_q_target
+from pgtrain.algos.td3 import TD3, TD3Config, clipped_double_q_target, smoothed_target_action
 from pgtrain.buffers import ReplayBuffer
-from pgtrain.config import SACConfig, TD3Config
 from pgtrain.curves import load_curve
 from pgtrain.nets import SquashedGaussianActor, TwinQCritic, squashed_log_prob
 from tests.conftest import read_summary, run_cli
@@ -190,7 +189,7 @@ def test_nonfinite_parameters_are_named():
 
 def test_registered_for_continuous_actions_only():
     assert algo_class("td3") is TD3 and algo_class("sac") is SAC
-    assert ALGOS["td3"].action_types == ALGOS["sac"].action_types == {"continuous"}
+    assert registry()["td3"].action_types == registry()["sac"].action_types == {"continuous"}
     assert TD3.collector == SAC.collector == "replay"
 
 

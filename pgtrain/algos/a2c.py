@@ -46,6 +46,52 @@ Both nets are stepped by one optimiser on L, with the global gradient norm clipp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from pgtrain.config import AlgoConfig, CriticTarget, DiscreteHead, check, check_at_least, check_positive
+
+ACTION_TYPES = ("discrete", "continuous")  # the env action types it can drive
+
+
+@dataclass
+class A2CConfig(AlgoConfig):
+    """Synchronous advantage actor-critic (Mnih et al. 2016, the advantage actor-critic update of section 4, run
+    synchronously) with GAE(lambda) advantages (Schulman et al. 2016): L = -mean log pi(a|s) A + value_coef mean
+    (V(s) - y)^2 - entropy_coef mean H[pi]. Defaults: CartPole-v1's; other envs' come from configs/tuned/a2c_<env>.yaml.
+    num_envs=1, n_steps=1, critic_target=td is the lecture's online actor-critic (``algo=ac_online``)."""
+
+    name: str = "a2c"
+    num_envs: int = 32  # parallel envs: each vector step and each update cost about the same for 16 or 32 envs
+    lr: float = 0.002  # learning rate of the actor (and of a shared torso)
+    network: str = "mlp"  # torso: mlp, or cnn for image observations
+    max_grad_norm: float = 0.5  # clip the global gradient norm of actor and critic together (0 = no clipping)
+    n_steps: int = 8  # steps per env per update (the rollout length)
+    gae_lambda: float = 1.0  # GAE(lambda): 1.0 = the n-step advantage, 0.0 = the one-step TD error
+    critic_target: CriticTarget = CriticTarget.mc  # mc: V regresses on the rollout's n-step returns; td: on r + gamma V(s')
+    value_coef: float = 0.5  # weight of the value loss
+    entropy_coef: float = 0.002  # weight of the entropy bonus
+    normalize_advantage: bool = False  # standardise the advantages over the batch
+    shared_network: bool = False  # one torso for actor and critic, or two separate networks
+    discrete_head: DiscreteHead = DiscreteHead.softmax  # softmax, or sigmoid for two actions
+    ortho_init: bool = True  # orthogonal weights (gain sqrt 2; 0.01 on the policy head, 1 on the value head)
+    log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy (continuous actions)
+    reward_scale: float = 0.1  # multiply rewards by this inside the update (keeps V of long episodes near 10, not 100)
+    value_lr: float | None = 0.005  # learning rate of the critic's own parameters (null = lr); a shared torso uses lr
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.network in ("mlp", "cnn"), f"algo.network={self.network}: choose mlp or cnn")
+        check_at_least("algo.n_steps", self.n_steps, 1)
+        check_positive("algo.reward_scale", self.reward_scale)
+        if self.value_lr is not None:
+            check_positive("algo.value_lr", self.value_lr)
+        check(0.0 <= self.gae_lambda <= 1.0, f"algo.gae_lambda={self.gae_lambda} is out of range: it must lie in [0, 1]")
+        check_at_least("algo.value_coef", self.value_coef, 0.0)
+        check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)
+
+
+# ---- end of the declaration; the algorithm below imports torch ----
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -53,12 +99,14 @@ from torch import nn
 
 from pgtrain.algos.base import Algorithm
 from pgtrain.batches import Rollout, SparseFrames
-from pgtrain.config import A2CConfig, CriticTarget
 from pgtrain.nets import Policy, ValueNet, make_optimizer, orthogonal_init
 from pgtrain.returns import explained_variance, gae, td_targets
 
 
 class A2C(Algorithm):
+    """The update above; PPO (:mod:`pgtrain.algos.ppo`) builds on its networks and rollout maths with its own schema,
+    which has every field read here."""
+
     name = "a2c"
     collector = "rollout"
     state_attrs = ("policy", "value", "opt")

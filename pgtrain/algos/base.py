@@ -17,8 +17,8 @@ class Algorithm:
     """An algorithm chooses actions and learns from a batch; it never touches envs, loggers or files.
 
     Subclasses set ``name``, the ``collector`` kind that feeds them (episodes | rollout | replay), and list the
-    attributes holding networks and optimisers in ``state_attrs``; the action types each can drive are in the registry
-    (pgtrain/algos/__init__.py), where a command is checked without importing torch.
+    attributes holding networks and optimisers in ``state_attrs``; the action types each can drive are declared above it
+    in its module (``ACTION_TYPES``), where a command is checked without importing torch (pgtrain/algos/__init__.py).
     """
 
     name: ClassVar[str]

@@ -19,6 +19,32 @@ mu_theta(s) itself. The uniformly random actions of the first ``learning_starts`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from pgtrain.config import Noise, OffPolicyConfig, check, check_at_least
+
+ACTION_TYPES = ("continuous",)  # the env action types it can drive
+
+
+@dataclass
+class DDPGConfig(OffPolicyConfig):
+    """DDPG (Lillicrap et al. 2016, Algorithm 1): the critic regresses on y = r + gamma Q'(s', mu'(s')) (eq. 4-5), the
+    actor follows the deterministic policy gradient grad_a Q(s, a) grad_theta mu(s) (eq. 6; Silver et al. 2014), the
+    targets track by Polyak averaging, and exploration adds noise to mu(s)."""
+
+    name: str = "ddpg"
+    noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
+    noise_std: float = 0.1  # noise scale, as a fraction of the action range's half-width
+    ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion per step: eps <- (1 - ou_theta) eps + sigma xi
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least("algo.noise_std", self.noise_std, 0.0)
+        check(0.0 <= self.ou_theta <= 1.0, f"algo.ou_theta={self.ou_theta} is out of range: it must lie in [0, 1]")
+
+
+# ---- end of the declaration; the algorithm below imports torch ----
+
 import copy
 from typing import Any, ClassVar
 
@@ -29,7 +55,6 @@ from torch import nn
 
 from pgtrain.algos.offpolicy import OffPolicy
 from pgtrain.buffers import ReplayBatch
-from pgtrain.config import DDPGConfig, Noise
 from pgtrain.nets import DeterministicActor, QCritic, make_optimizer
 from pgtrain.returns import td_targets
 

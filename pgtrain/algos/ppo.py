@@ -20,6 +20,63 @@ options of the torso and the rollout maths are A2C's (:class:`pgtrain.algos.a2c.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from pgtrain.config import AlgoConfig, CriticTarget, DiscreteHead, check, check_at_least, check_positive
+
+ACTION_TYPES = ("discrete", "continuous")  # the env action types it can drive
+
+
+@dataclass
+class PPOConfig(AlgoConfig):
+    """PPO's clipped surrogate (Schulman et al. 2017, eq. 7) in the combined loss L^CLIP + c1 L^VF - c2 H (eq. 9) on
+    GAE(lambda) advantages (eq. 11-12). Defaults: CleanRL's ppo.py (num_minibatches 4 -> batch_size 128)."""
+
+    name: str = "ppo"
+    num_envs: int = 4  # parallel envs
+    lr: float = 2.5e-4  # learning rate (policy and value)
+    network: str = "mlp"  # torso: mlp, or cnn for image observations
+    max_grad_norm: float = 0.5  # clip the global gradient norm to this (0 = no clipping)
+    n_steps: int = 128  # steps per env per rollout
+    gae_lambda: float = 0.95  # GAE(lambda) of the advantages
+    critic_target: CriticTarget = CriticTarget.gae  # value targets: gae (A + V, the lambda-return), mc or td
+    value_coef: float = 0.5  # c1: weight of the value loss
+    entropy_coef: float = 0.01  # c2: weight of the entropy bonus
+    normalize_advantage: bool = True  # standardise the advantages of each minibatch
+    shared_network: bool = False  # one torso for actor and critic, or two separate networks
+    discrete_head: DiscreteHead = DiscreteHead.softmax  # softmax, or sigmoid for two actions
+    ortho_init: bool = True  # orthogonal weights (gain sqrt 2; 0.01 on the policy head, 1 on the value head)
+    log_std_init: float = 0.0  # initial log standard deviation of the Gaussian policy (continuous actions)
+    reward_scale: float = 1.0  # multiply rewards by this inside the update
+    value_lr: float | None = None  # learning rate of the critic's own parameters (null = lr, as CleanRL's single optimiser)
+    n_epochs: int = 4  # passes over each rollout
+    batch_size: int = 128  # transitions per minibatch (the valid steps of a rollout are shuffled and cut into these)
+    clip_range: float = 0.2  # epsilon of the clipped surrogate: the ratio pi/pi_old is kept in [1 - eps, 1 + eps]
+    clip_value_loss: bool = True  # clip V(s) to within clip_range of its rollout-time value in the value loss
+    anneal_lr: bool = True  # decay the learning rates linearly to 0 over total_steps
+    anneal_clip_range: bool = False  # decay clip_range linearly to 0 over total_steps
+    anneal_entropy: bool = False  # decay entropy_coef linearly to 0 over total_steps
+    target_kl: float | None = None  # stop a rollout's epochs once the approximate KL of a minibatch exceeds this (null = never)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.network in ("mlp", "cnn"), f"algo.network={self.network}: choose mlp or cnn")
+        check_at_least("algo.n_steps", self.n_steps, 1)
+        check_positive("algo.reward_scale", self.reward_scale)
+        if self.value_lr is not None:
+            check_positive("algo.value_lr", self.value_lr)
+        check(0.0 <= self.gae_lambda <= 1.0, f"algo.gae_lambda={self.gae_lambda} is out of range: it must lie in [0, 1]")
+        check_at_least("algo.value_coef", self.value_coef, 0.0)
+        check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)
+        check_at_least("algo.n_epochs", self.n_epochs, 1)
+        check_at_least("algo.batch_size", self.batch_size, 1)
+        check_positive("algo.clip_range", self.clip_range)
+        if self.target_kl is not None:
+            check_positive("algo.target_kl", self.target_kl)
+
+
+# ---- end of the declaration; the algorithm below imports torch ----
+
 import numpy as np
 import torch
 

@@ -25,13 +25,67 @@ Reward-to-go and baselines lower this number: the lecture's central point, visib
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
+
+from pgtrain.config import AlgoConfig, DiscreteHead, check, check_at_least, check_positive
+
+ACTION_TYPES = ("discrete", "continuous")  # the env action types it can drive
+
+
+class ReturnType(str, Enum):
+    """Which return weights log pi(a_t|s_t) in REINFORCE."""
+
+    total = "total"  # G(tau) = sum_t gamma^t r_t for every step of the episode
+    reward_to_go = "reward_to_go"  # G_t = sum_{k>=t} gamma^(k-t) r_k (causality)
+
+
+class Baseline(str, Enum):
+    """What REINFORCE subtracts from the return."""
+
+    none = "none"
+    mean = "mean"  # the batch's mean return, a constant
+    value = "value"  # a learned V(s) regressed on the Monte-Carlo returns
+
+
+@dataclass
+class ReinforceConfig(AlgoConfig):
+    """REINFORCE (Williams 1992; Sutton & Barto 2018, sections 13.3-13.4): the loss
+    -1/E sum_i sum_t log pi(a_it|s_it) (Psi_it - b_it), with Psi and b chosen by the options below."""
+
+    name: str = "reinforce"
+    lr: float = 0.015  # learning rate of the policy
+    network: str = "mlp"  # torso: mlp, or cnn for image observations
+    return_type: ReturnType = ReturnType.reward_to_go  # Psi: total episode return or reward-to-go
+    baseline: Baseline = Baseline.value  # b: none | mean | value
+    episodes_per_update: int = 6  # 1 = the lecture's per-episode stochastic update; more = the batch estimate
+    normalize_advantage: bool = True  # standardise Psi - b over the batch (zero mean, unit std)
+    entropy_coef: float = 0.0  # weight of the entropy bonus
+    value_lr: float = 0.01  # learning rate of V(s) when baseline=value
+    value_epochs: int = 1  # regression passes of V(s) over each batch
+    discrete_head: DiscreteHead = DiscreteHead.softmax  # softmax, or sigmoid for two actions
+    reset_return_on_reward: bool = False  # restart the discounted sum at every nonzero reward (Pong: every point)
+    bootstrap_truncated: bool = True  # with baseline=value: add gamma^(T-t) V(s_T) to the returns of time-limit-cut episodes
+    grad_variance_interval: int = 1  # estimate the gradient variance every this many updates (0 = never)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least("algo.episodes_per_update", self.episodes_per_update, 1)
+        check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)
+        check_positive("algo.value_lr", self.value_lr)
+        check_at_least("algo.value_epochs", self.value_epochs, 1)
+        check_at_least("algo.grad_variance_interval", self.grad_variance_interval, 0)
+        check(self.network in ("mlp", "cnn"), f"algo.network={self.network}: choose mlp or cnn")
+
+
+# ---- end of the declaration; the algorithm below imports torch ----
+
 import gymnasium as gym
 import numpy as np
 import torch
 
 from pgtrain.algos.base import Algorithm
 from pgtrain.batches import EpisodeBatch, SparseFrames
-from pgtrain.config import Baseline, ReinforceConfig, ReturnType
 from pgtrain.nets import Policy, ValueNet, make_optimizer, reads_sparse
 from pgtrain.returns import episode_returns
 

@@ -19,6 +19,44 @@ random start are DDPG's (:mod:`pgtrain.algos.offpolicy`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from pgtrain.config import OffPolicyConfig, check, check_positive
+
+ACTION_TYPES = ("continuous",)  # the env action types it can drive
+
+
+@dataclass
+class SACConfig(OffPolicyConfig):
+    """SAC (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications"): soft Q targets with clipped double Q
+    (eq. 2-3, 5), the reparameterised policy loss (eq. 7) and the learned temperature (eq. 18). Defaults: CleanRL's
+    sac_continuous_action.py (policy_frequency 1)."""
+
+    name: str = "sac"
+    num_envs: int = 1  # parallel envs
+    lr: float = 3e-4  # learning rate of the actor
+    critic_lr: float = 1e-3  # learning rate of both soft Q critics
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])  # widths of the hidden layers (actor and critics)
+    buffer_size: int = 1_000_000  # replay capacity in transitions
+    batch_size: int = 256  # transitions per gradient step
+    tau: float = 0.005  # Polyak rate of the target critics
+    learning_starts: int = 5_000  # uniformly random actions for this many env steps before learning
+    alpha: float = 0.2  # the temperature: fixed, or where autotune starts (CleanRL and SB3 start it at 1.0)
+    autotune: bool = True  # learn the temperature toward target_entropy
+    target_entropy: float | None = None  # the entropy the temperature aims at (null = -dim(A), the paper's)
+    alpha_lr: float = 1e-3  # learning rate of log(alpha)
+    log_std_min: float = -5.0  # lower bound of the actor's log-std (CleanRL's range)
+    log_std_max: float = 2.0  # upper bound of the actor's log-std (CleanRL's range)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive("algo.alpha", self.alpha)
+        check_positive("algo.alpha_lr", self.alpha_lr)
+        check(self.log_std_min < self.log_std_max, f"algo.log_std_min={self.log_std_min} must be < algo.log_std_max={self.log_std_max}")
+
+
+# ---- end of the declaration; the algorithm below imports torch ----
+
 import copy
 import math
 
@@ -29,7 +67,6 @@ from torch import nn
 
 from pgtrain.algos.offpolicy import OffPolicy
 from pgtrain.buffers import ReplayBatch
-from pgtrain.config import SACConfig
 from pgtrain.nets import SquashedGaussianActor, TwinQCritic, make_optimizer
 from pgtrain.returns import td_targets
 

@@ -16,12 +16,50 @@ Exploration, the replay buffer, the collector and the uniformly random start are
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from pgtrain.config import Noise, OffPolicyConfig, check, check_at_least
+
+ACTION_TYPES = ("continuous",)  # the env action types it can drive
+
+
+@dataclass
+class TD3Config(OffPolicyConfig):
+    """TD3 (Fujimoto et al. 2018, Algorithm 1): clipped double-Q targets (eq. 10), target-policy smoothing (eq. 14) and
+    delayed actor updates, exploring with DDPG's noise. Defaults: CleanRL's td3_continuous_action.py."""
+
+    name: str = "td3"
+    num_envs: int = 1  # parallel envs
+    lr: float = 3e-4  # learning rate of the actor
+    critic_lr: float = 3e-4  # learning rate of both critics
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])  # widths of the hidden layers (actor and critics)
+    buffer_size: int = 1_000_000  # replay capacity in transitions
+    batch_size: int = 256  # transitions per gradient step
+    tau: float = 0.005  # Polyak rate of the three target networks
+    learning_starts: int = 25_000  # uniformly random actions for this many env steps before learning
+    noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
+    noise_std: float = 0.1  # exploration noise scale, as a fraction of the action range's half-width
+    ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion per step: eps <- (1 - ou_theta) eps + sigma xi
+    policy_delay: int = 2  # critic steps per actor and target update
+    target_noise: float = 0.2  # std of the target-policy smoothing noise, as a fraction of the action half-width
+    target_noise_clip: float = 0.5  # the smoothing noise is clipped to +-this (same units)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least("algo.noise_std", self.noise_std, 0.0)
+        check(0.0 <= self.ou_theta <= 1.0, f"algo.ou_theta={self.ou_theta} is out of range: it must lie in [0, 1]")
+        check_at_least("algo.policy_delay", self.policy_delay, 1)
+        check_at_least("algo.target_noise", self.target_noise, 0.0)
+        check_at_least("algo.target_noise_clip", self.target_noise_clip, 0.0)
+
+
+# ---- end of the declaration; the algorithm below imports torch ----
+
 import gymnasium as gym
 import torch
 
 from pgtrain.algos.ddpg import DDPG
 from pgtrain.buffers import ReplayBatch
-from pgtrain.config import TD3Config
 from pgtrain.nets import TwinQCritic
 from pgtrain.returns import td_targets
 
