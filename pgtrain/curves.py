@@ -45,6 +45,12 @@ class Curve:
     wall: np.ndarray
 
 
+def mean_final_return(runs: Sequence[Path | str]) -> tuple[float | None, int]:
+    """The mean over ``runs`` of each one's :func:`run_final_return`, and how many runs had one."""
+    values = [v for v in map(run_final_return, runs) if v is not None]
+    return (float(np.mean(values)) if values else None), len(values)
+
+
 def load_curve(run_dir: Path | str, tag: str = RETURN_TAG) -> Curve:
     """All points of ``tag`` in ``run_dir``'s event files, sorted by step (empty arrays when the tag is absent)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # a run's summary never needs it
