@@ -27,7 +27,7 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
 
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
     from pgtrain.errors import PgtrainError
-    from pgtrain.messages import check_overrides, explain, run_finished, run_started
+    from pgtrain.messages import check_overrides, explain, job_label, run_finished, run_started, sweep_finished, sweep_started
 
     register_configs()
     OmegaConf.register_new_resolver("pgtrain_groups", lambda: groups_help(), replace=True)  # --help's group listing
@@ -85,6 +85,10 @@ class RunGuard(Callback):
             _refuse_existing(Path(str(config.hydra.sweep.dir)))
         except PgtrainError as ex:
             _fail(str(ex))
+        print(sweep_started(Path(str(config.hydra.sweep.dir))), flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        print("\n".join(sweep_finished(Path(str(config.hydra.sweep.dir)))), flush=True)
 
 
 def _refuse_existing(path: Path) -> None:
@@ -106,8 +110,11 @@ def _train(cfg: DictConfig) -> float:
     single = hydra_cfg.mode != RunMode.MULTIRUN  # a sweep's jobs are listed when it ends (RunGuard.on_multirun_end)
     if single:
         print(run_started(run_dir), flush=True)
+        label, slots = "", None
+    else:
+        label, slots = job_label(run_dir), str(run_dir.parent.resolve())
     try:
-        summary = Workspace(cfg, run_dir).train()
+        summary = Workspace(cfg, run_dir, label=label, slots=slots).train()
     except PgtrainError as ex:  # leave here: an exception would make Hydra print its own "Error executing job" line
         _fail(str(ex))
     if single:

@@ -8,6 +8,7 @@ No torch here, nor anything slow to import: every refused command passes through
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import shlex
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, IntegerNode, ListConfig, OmegaConf, ValueNode
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
-from pgtrain.curves import FINAL_WINDOW
+from pgtrain.curves import FINAL_RETURN_WORDS, FINAL_WINDOW
 from pgtrain.errors import PgtrainError
 
 # what each of OmegaConf's conversions expects, in a user's words
@@ -239,3 +240,66 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Where a sweep went
+
+SHOWN_JOBS = 20  # jobs listed when a sweep ends; pgtrain-report lists them all
+
+
+def _overrides(path: Path, select: str | None = None) -> list[str]:
+    if not path.is_file():
+        return []
+    node = OmegaConf.load(path)
+    found = OmegaConf.select(node, select) if select else node
+    return [str(o) for o in found] if found is not None else []
+
+
+def job_label(job_dir: Path) -> str:
+    """``job 3 seed=1 algo.lr=0.003``: the job number and the overrides that set it apart from the sweep's command line
+    (a sweep's lists and ranges, or what a sweeper such as Optuna drew), long floats shortened."""
+    num = job_dir.name.split("_", 1)[0]
+    swept = set(_overrides(job_dir.parent / "multirun.yaml", "hydra.overrides.task"))
+    own = [o for o in _overrides(job_dir / ".hydra" / "overrides.yaml") if o not in swept]
+    own = [re.sub(r"(?<==)-?\d+\.\d{5,}(?:e-?\d+)?\b", lambda m: f"{float(m.group()):.4g}", o) for o in own]
+    return " ".join([f"job {num}", *own])
+
+
+def sweep_started(sweep_dir: Path) -> str:
+    return f"pgtrain: sweep directory {shown(sweep_dir)}"
+
+
+def sweep_finished(sweep_dir: Path) -> list[str]:
+    """The lines a sweep ends with: each job's final return (or that it did not finish), then the commands that
+    compare the jobs and show their curves."""
+    jobs = sorted(
+        (p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir() and p.name.split("_", 1)[0].isdigit()),
+        key=lambda p: int(p.name.split("_", 1)[0]),
+    )
+    lines = [
+        f"pgtrain: sweep finished: {len(jobs)} job(s) in {shown(sweep_dir)}",
+        f"  (final return: each job's {FINAL_RETURN_WORDS})",
+    ]
+    for job in jobs[:SHOWN_JOBS]:
+        lines.append(f"  {job_label(job)}: {_job_result(job)}")
+    if len(jobs) > SHOWN_JOBS:
+        lines.append(f"  ... and {len(jobs) - SHOWN_JOBS} more")
+    lines += [
+        f"  compare:  pgtrain-report {shown(sweep_dir)}",
+        f"  curves:   tensorboard --logdir {shown(sweep_dir)}",
+    ]
+    return lines
+
+
+def _job_result(job: Path) -> str:
+    try:
+        summary = json.loads((job / "summary.json").read_text())
+    except (OSError, ValueError):
+        return "not finished"
+    final = summary.get("final_return")
+    text = "final return n/a" if final is None else f"final return {final:,.2f}"
+    solved = summary.get("solved")
+    if summary.get("solve_threshold") is not None:
+        text += f", solved at {solved['env_steps']:,} env steps" if solved else ", not solved"
+    return text

@@ -95,7 +95,8 @@ def make_collector(kind: str, env_groups: list[Any], cfg: Config) -> Collector |
 class Workspace:
     """One run: ``Workspace(cfg, run_dir).train()`` trains to ``total_steps`` (or resumes from ``checkpoints/last.pt``)."""
 
-    def __init__(self, raw_cfg: DictConfig, run_dir: Path, resume: bool = False) -> None:
+    def __init__(self, raw_cfg: DictConfig, run_dir: Path, resume: bool = False, label: str = "", slots: str | None = None) -> None:
+        """``label`` and ``slots``: a sweep's job's name on its progress bar or lines, and its sweep (see :class:`Logger`)."""
         self.raw_cfg = raw_cfg
         self.cfg = cfg = prepare(raw_cfg)
         self.run_dir = Path(run_dir)
@@ -130,6 +131,8 @@ class Workspace:
             cfg.log_interval_s,
             # events up to the checkpoint's step stay (the final ones are logged right after the save); later ones go
             purge_step=start_step + 1 if resume else None,
+            label=label,
+            slots=slots,
         )
 
     # ------------------------------------------------------------------------------------------------------------------

@@ -211,6 +211,20 @@ def test_multirun_goes_under_runs_multirun(cli, tmp_path):
     jobs = sorted(p.name for p in sweeps[0].iterdir() if p.is_dir())
     assert jobs == ["0_seed=0,total_steps=300", "1_seed=1,total_steps=300"]  # named by the overrides
     assert [json.loads((sweeps[0] / j / "summary.json").read_text())["seed"] for j in jobs] == [0, 1]
+    # stdout is not a terminal: each job's progress lines carry its label; the sweep ends with where it went
+    sweep = f"runs/multirun/{sweeps[0].name}"
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"pgtrain: sweep directory {sweep}"
+    assert any(line.startswith("job 0 seed=0: step ") for line in lines) and any(line.startswith("job 1 seed=1: step ") for line in lines)
+    finals = [json.loads((sweeps[0] / j / "summary.json").read_text())["final_return"] for j in jobs]
+    assert lines[-6:] == [
+        f"pgtrain: sweep finished: 2 job(s) in {sweep}",
+        "  (final return: each job's mean return of the last 100 training episodes)",
+        f"  job 0 seed=0: final return {finals[0]:,.2f}, not solved",
+        f"  job 1 seed=1: final return {finals[1]:,.2f}, not solved",
+        f"  compare:  pgtrain-report {sweep}",
+        f"  curves:   tensorboard --logdir {sweep}",
+    ]
 
 
 def test_reinforce_on_pendulum_runs(cli, tmp_path):
