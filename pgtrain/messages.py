@@ -20,7 +20,6 @@ from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, IntegerNode, ListConfig, OmegaConf, ValueNode
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
-from pgtrain.curves import FINAL_RETURN_WORDS, FINAL_WINDOW
 from pgtrain.errors import PgtrainError
 
 # what each of OmegaConf's conversions expects, in a user's words
@@ -208,6 +207,8 @@ def run_started(run_dir: Path | str) -> str:
 def run_finished(summary: dict[str, Any], run_dir: Path | str) -> list[str]:
     """The lines a finished run ends with: what it did, its final return (and which), when it was solved, where its
     checkpoint is, and the commands that show its curves and play its policy."""
+    from pgtrain.curves import FINAL_WINDOW  # here: numpy stays out of a refused command's imports
+
     run_dir = Path(run_dir)
     steps, episodes, wall = summary["env_steps"], summary["episodes"], summary["wall_time_s"]
     rate = f"{summary['steps_per_second']:,.0f} env steps/s"
@@ -273,6 +274,8 @@ def sweep_started(sweep_dir: Path) -> str:
 def sweep_finished(sweep_dir: Path) -> list[str]:
     """The lines a sweep ends with: each job's final return (or that it did not finish), then the commands that
     compare the jobs and show their curves."""
+    from pgtrain.curves import FINAL_RETURN_WORDS
+
     jobs = sorted(
         (p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir() and p.name.split("_", 1)[0].isdigit()),
         key=lambda p: int(p.name.split("_", 1)[0]),

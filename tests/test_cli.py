@@ -204,7 +204,7 @@ def test_help_lists_options_from_the_config_directory(tmp_path, monkeypatch):
 
 
 def test_multirun_goes_under_runs_multirun(cli, tmp_path):
-    res = cli("-m", "seed=0,1", "total_steps=300")
+    res = cli("-m", "seed=0,1", "total_steps=3e2")  # a whole number written as a float is an integer, in a sweep too
     assert res.returncode == 0, res.stderr
     sweeps = list((tmp_path / "runs" / "multirun").iterdir())
     assert len(sweeps) == 1
