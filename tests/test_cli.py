@@ -233,3 +233,12 @@ def test_reinforce_on_pendulum_runs(cli, tmp_path):
     summary = read_summary(tmp_path / "r")
     assert summary["env"] == "pendulum" and summary["episodes"] >= 8
     assert -2000 < summary["final_return"] < 0
+
+
+def test_only_integer_options_have_their_floats_rewritten():
+    from pgtrain import cli as _  # noqa: F401  (registers the schemas)
+    from pgtrain.messages import check_overrides
+
+    given = ["-m", "+env.kwargs.x=1e3", "algo.lr=1e3", "total_steps=1e6", "seed=0,1e1", "algo.num_envs=2.5", "env.id=A1e3"]
+    expected = ["-m", "+env.kwargs.x=1e3", "algo.lr=1e3", "total_steps=1000000", "seed=0,10", "algo.num_envs=2.5", "env.id=A1e3"]
+    assert check_overrides(given) == expected
