@@ -242,3 +242,21 @@ def test_only_integer_options_have_their_floats_rewritten():
     given = ["-m", "+env.kwargs.x=1e3", "algo.lr=1e3", "total_steps=1e6", "seed=0,1e1", "algo.num_envs=2.5", "env.id=A1e3"]
     expected = ["-m", "+env.kwargs.x=1e3", "algo.lr=1e3", "total_steps=1000000", "seed=0,10", "algo.num_envs=2.5", "env.id=A1e3"]
     assert check_overrides(given) == expected
+
+
+def test_on_a_terminal_the_bar_is_followed_by_where_the_run_went(tmp_path):
+    import sys
+
+    from pgtrain import spawn
+    from tests.terminal import run_on_terminal, screen
+
+    argv = [sys.executable, "-m", "pgtrain.cli", "total_steps=2000", "hydra.run.dir=r"]
+    status, out = run_on_terminal(argv, cwd=tmp_path, env=spawn.child_env(None))
+    assert status == 0, out[-2000:]
+    lines = screen(out)
+    summary = read_summary(tmp_path / "r")
+    assert lines[0] == "pgtrain: run directory r"
+    assert lines[1].startswith("100%|") and "2000/2000" in lines[1]  # the finished bar, on its own line
+    assert lines[2].startswith(f"pgtrain: finished {summary['env_steps']:,} env steps, {summary['episodes']:,} episodes in ")
+    assert lines[-3:] == ["  checkpoint: r/checkpoints/last.pt", "  curves:     tensorboard --logdir r", "  evaluate:   pgtrain-eval r"]
+    assert len(lines) == 8
