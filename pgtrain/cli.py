@@ -14,6 +14,7 @@ import sys
 
 try:  # Ctrl-C while these load: one line, not a traceback (the console script imports this module before main())
     import os
+    import re
     from pathlib import Path
     from typing import Any
 
@@ -26,6 +27,7 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
 
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
     from pgtrain.errors import PgtrainError
+    from pgtrain.messages import check_overrides, explain, job_label, run_finished, run_started, sweep_finished, sweep_started
 
     try:
         register_configs()
@@ -33,6 +35,8 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
         print(f"pgtrain: error: {ex}", file=sys.stderr)
         raise SystemExit(2) from None
     OmegaConf.register_new_resolver("pgtrain_groups", lambda: groups_help(), replace=True)  # --help's group listing
+    # run directories named by the env id: ALE/Breakout-v5 -> ALE_Breakout-v5
+    OmegaConf.register_new_resolver("path_safe", lambda text: re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)), replace=True)
 except KeyboardInterrupt:
     print("pgtrain: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
@@ -85,6 +89,10 @@ class RunGuard(Callback):
             _refuse_existing(Path(str(config.hydra.sweep.dir)))
         except PgtrainError as ex:
             _fail(str(ex))
+        print(sweep_started(Path(str(config.hydra.sweep.dir))), flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        print("\n".join(sweep_finished(Path(str(config.hydra.sweep.dir)))), flush=True)
 
 
 def _refuse_existing(path: Path) -> None:
@@ -97,13 +105,24 @@ def _refuse_existing(path: Path) -> None:
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def _train(cfg: DictConfig) -> float:
+    from hydra.types import RunMode
+
     from pgtrain.workspace import Workspace
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    single = hydra_cfg.mode != RunMode.MULTIRUN  # a sweep's jobs are listed when it ends (RunGuard.on_multirun_end)
+    if single:
+        print(run_started(run_dir), flush=True)
+        label, slots = "", None
+    else:
+        label, slots = job_label(run_dir), str(run_dir.parent.resolve())
     try:
-        summary = Workspace(cfg, run_dir).train()
+        summary = Workspace(cfg, run_dir, label=label, slots=slots).train()
     except PgtrainError as ex:  # leave here: an exception would make Hydra print its own "Error executing job" line
         _fail(str(ex))
+    if single:
+        print("\n".join(run_finished(summary, run_dir)), flush=True)
     # the value a sweeper (Optuna) optimises; no finished episode counts as the worst return: Optuna refuses NaN and
     # hydra-optuna-sweeper 1.3.0 then crashes the whole sweep ("Values cannot be specified when state is ... FAIL")
     return summary["final_return"] if summary["final_return"] is not None else float("-inf")
@@ -125,7 +144,7 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
     try:
         cfg.merge_with_dotlist(overrides)
     except OmegaConfBaseException as ex:
-        raise PgtrainError(one_line(str(ex))) from None
+        raise PgtrainError(explain(ex) or one_line(str(ex))) from None
     done = int(state["counters"]["env_steps"])
     solved = state["counters"].get("solved")
     if cfg.stop_on_solve and solved:
@@ -140,9 +159,10 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
         )
     from pgtrain.workspace import Workspace
 
+    print(run_started(run_dir), flush=True)
     workspace = Workspace(cfg, run_dir, resume=True)
     checkpoint.record_resume(run_dir, cfg, overrides, done)
-    workspace.train()
+    print("\n".join(run_finished(workspace.train(), run_dir)), flush=True)
 
 
 def print_help(overrides: list[str]) -> None:
@@ -176,6 +196,10 @@ def _hydra_message(ex: BaseException) -> str:
 
 def main() -> None:
     args = sys.argv[1:]
+    try:
+        args = sys.argv[1:] = check_overrides(args)  # Hydra reads sys.argv itself
+    except PgtrainError as ex:
+        _fail(str(ex))
     resume_args = [a for a in args if a.startswith("resume=")]
     try:
         if resume_args:
@@ -191,7 +215,7 @@ def main() -> None:
     except PgtrainError as ex:
         _fail(str(ex))
     except (HydraException, OmegaConfBaseException) as ex:
-        _fail(f"{_hydra_message(ex)} (see pgtrain --help)")
+        _fail(explain(ex) or f"{_hydra_message(ex)} (see pgtrain --help)")
     except KeyboardInterrupt:  # outside the training loop, whose own handler saves first (pgtrain.interrupts)
         print("pgtrain: interrupted", file=sys.stderr)
         raise SystemExit(130) from None

@@ -418,7 +418,9 @@ def to_object(cfg: DictConfig) -> Config:
     try:
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as ex:
-        raise PgtrainError(one_line(str(ex))) from ex
+        from pgtrain.messages import explain
+
+        raise PgtrainError(explain(ex) or one_line(str(ex))) from ex
     assert isinstance(obj, Config)
     return obj
 

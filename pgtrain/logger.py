@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import io
+import os
 import sys
+import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,6 +24,10 @@ class Logger:
     """Scalars go to TensorBoard with x = env steps; progress goes to a tqdm bar on a terminal, or to plain periodic
     lines when stdout is not one (files, CI, sweeps).
 
+    A sweep's job has a ``label`` (``job 3 seed=1``) on its bar or lines, and ``slots`` (a key naming its sweep): its
+    bar takes the lowest terminal line no other job of the sweep holds (:func:`claim_slot`), so jobs that run at once,
+    each in its own process, draw one line each instead of overwriting one another, and its bar is cleared when done.
+
     ``purge_step`` (on resume) drops the events a previous process logged after its last checkpoint, so a resumed
     curve has no duplicated points.
     """
@@ -31,6 +40,8 @@ class Logger:
         progress: bool = True,
         log_interval_s: float = 5.0,
         purge_step: int | None = None,
+        label: str = "",
+        slots: str | None = None,
     ) -> None:
         self.writer = EventWriter(run_dir, purge_step=purge_step)  # torch's SummaryWriter's records, without its imports
         self.total_steps = total_steps
@@ -39,10 +50,27 @@ class Logger:
         self.pending: dict[str, list[float]] = defaultdict(list)
         self.bar = None
         self.progress = progress
+        self.label = label
+        self.out: _WholeWrites | None = None
+        self.slot_fd: int | None = None
         if progress and sys.stdout.isatty():
             from tqdm import tqdm  # only for a terminal: a run into a file or a pipe never imports it
 
-            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stdout)
+            position = 0
+            if slots is not None:
+                position, self.slot_fd = claim_slot(slots)
+                self.out = _WholeWrites(sys.stdout)
+            self.bar = tqdm(
+                total=total_steps,
+                initial=start_step,
+                unit="step",
+                dynamic_ncols=True,
+                file=self.out or sys.stdout,
+                desc=label or None,
+                position=position,
+                leave=slots is None,
+            )
+            self._emit()
         self.shown_step = start_step
 
     def scalar(self, tag: str, value: float, step: int) -> None:
@@ -67,11 +95,13 @@ class Logger:
             self.bar.update(max(0, min(step, self.total_steps) - self.shown_step))
             self.shown_step = min(step, self.total_steps)
             self.bar.set_postfix_str(f"sps={sps:,.0f} return={ret}{extra}", refresh=False)
+            self._emit()
             return
         now = time.perf_counter()
         if force or now - self.last_line >= self.log_interval_s:
             self.last_line = now
-            print(f"step {step:>10,}/{self.total_steps:,}  sps {sps:>9,.0f}  mean return {ret}{extra}", flush=True)
+            prefix = f"{self.label}: " if self.label else ""
+            print(f"{prefix}step {step:>10,}/{self.total_steps:,}  sps {sps:>9,.0f}  mean return {ret}{extra}", flush=True)
 
     def hparams(self, config: dict[str, Any], metrics: dict[str, float], step: int) -> None:
         """The flattened config beside the final metrics, in the HParams tab (written into this run's own file)."""
@@ -95,8 +125,67 @@ class Logger:
         image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
         self.writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
+    def _emit(self) -> None:
+        if self.out is not None:
+            self.out.emit()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+            if self.out is not None:  # tqdm leaves the cursor at the end of the cleared line: back to its start
+                self.out.write("\r")
+            self._emit()
+        if self.slot_fd is not None:
+            os.close(self.slot_fd)  # frees the line for the sweep's next job
+            self.slot_fd = None
         self.writer.flush()
         self.writer.close()
+
+
+def claim_slot(key: str) -> tuple[int, int]:
+    """The lowest slot (terminal line) that no other process holds for ``key``, and the open file whose lock holds it
+    (closing it, or the process ending, frees it). Lock files go to a folder of the temporary directory named by the
+    key's hash, never into a run."""
+    folder = Path(tempfile.gettempdir()) / f"pgtrain-slots-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+    folder.mkdir(exist_ok=True)
+    slot = 0
+    while True:
+        fd = os.open(folder / f"{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return slot, fd
+        except OSError:
+            os.close(fd)
+            slot += 1
+
+
+class _WholeWrites(io.TextIOBase):
+    """A text stream that gathers what tqdm writes for one refresh (a move to the bar's line, the bar, a move back) and
+    hands it to the terminal in one ``write`` call, so that bars drawn by several processes never interleave halfway."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.parts: list[str] = []
+        self.lock = threading.Lock()  # tqdm's monitor thread may refresh a bar
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:  # tqdm flushes between the parts of one refresh: wait for emit()
+        pass
+
+    def fileno(self) -> int:  # tqdm reads the terminal's width through it
+        return self.stream.fileno()
+
+    def isatty(self) -> bool:
+        return True
+
+    def emit(self) -> None:
+        with self.lock:
+            data, self.parts = "".join(self.parts), []
+        if data:
+            self.stream.flush()
+            os.write(self.stream.fileno(), data.encode(self.stream.encoding or "utf-8", "replace"))

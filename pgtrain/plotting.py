@@ -1,16 +1,20 @@
 """Learning curves of many runs in one PNG: ``pgtrain-plot RUNS... [--out PNG] [--tag TAG] [--window W] [--band minmax|std]``.
 
 RUNS are run directories or folders holding them (a sweep's ``runs/multirun/<date>``): every directory under them with
-TensorBoard event files is a run. Runs whose configs differ only in the seed (and in settings that do not change
+TensorBoard event files is a run. The PNG goes beside them (into RUNS when one is given, else into the folder that
+holds them all) unless ``--out`` says where. Runs whose configs differ only in the seed (and in settings that do not change
 learning: budget, device, logging, checkpoints) form one group, drawn as one line: the mean over its runs of each run's
 running-mean return, interpolated on a common env-step grid, with a shaded band (min to max over the runs, or ± one
 standard deviation). The grid of a group spans the env steps that all its runs reached, so every point averages them all.
+The legend gives each group's final return as ``pgtrain-report`` does (:func:`pgtrain.curves.mean_final_return`: the
+mean over its runs of each run's mean return of its last 100 training episodes).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from pgtrain.config import RUN_CONTROL_KEYS
-from pgtrain.curves import load_curve, running_mean
+from pgtrain.curves import FINAL_RETURN_WORDS, load_curve, mean_final_return, running_mean
 from pgtrain.errors import PgtrainError
 from pgtrain.files import AtomicPath
 from pgtrain.tags import RETURN_TAG
@@ -39,13 +43,15 @@ class Group:
 
 @dataclass
 class Band:
-    """A group's aggregated curve: ``steps``, ``mean``, ``low``, ``high`` as ``(P,)`` arrays over ``runs`` runs."""
+    """A group's aggregated curve: ``steps``, ``mean``, ``low``, ``high`` as ``(P,)`` arrays over ``runs`` runs, and
+    the group's final return (None for a tag other than the episode return, or with no episode)."""
 
     steps: np.ndarray
     mean: np.ndarray
     low: np.ndarray
     high: np.ndarray
     runs: int
+    final: float | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -169,12 +175,15 @@ def plot(
     for group in groups:
         b = aggregate(group.runs, tag, window, points, band)
         if b is not None:
+            if tag == RETURN_TAG:
+                b.final = mean_final_return(group.runs)[0]
             drawn.append((group.label, b))
     if not drawn:
         raise PgtrainError(f"no run has two or more points of {tag!r}; pick another --tag (e.g. {RETURN_TAG} or eval/mean_return)")
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for label, b in drawn:
-        (line,) = ax.plot(b.steps, b.mean, label=f"{label} (n={b.runs})", linewidth=1.5)
+        final = f", final return {b.final:,.1f}" if b.final is not None else ""
+        (line,) = ax.plot(b.steps, b.mean, label=f"{label} (n={b.runs}{final})", linewidth=1.5)
         if b.runs > 1:
             ax.fill_between(b.steps, b.low, b.high, color=line.get_color(), alpha=0.2, linewidth=0)
     what = "min-max over runs" if band == "minmax" else "± 1 std over runs"
@@ -183,7 +192,8 @@ def plot(
     ax.set_ylabel(f"{tag} ({smooth})")
     ax.set_title(f"{tag}: mean over seeds, band = {what}", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    title = f"final return: {FINAL_RETURN_WORDS}, mean over runs" if tag == RETURN_TAG else None
+    ax.legend(fontsize=8, loc="best", title=title, title_fontsize=7)
     fig.tight_layout()
     with AtomicPath(out) as tmp:
         fig.savefig(tmp, format="png")
@@ -201,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
         description="Plot learning curves from the TensorBoard events of runs: one line per config, mean over seeds with a band.",
     )
     p.add_argument("runs", metavar="RUNS", nargs="+", type=Path, help="run directories, or folders holding runs (a sweep)")
-    p.add_argument("--out", type=Path, default=Path("returns.png"), help="PNG to write (default: returns.png)")
+    p.add_argument("--out", type=Path, default=None, help="PNG to write (default: returns.png in RUNS, or in the folder holding all RUNS)")
     p.add_argument("--tag", default=RETURN_TAG, help=f"scalar tag to plot (default: {RETURN_TAG})")
     p.add_argument("--window", type=int, default=None, help=f"running-mean window in points (default: 100 for {RETURN_TAG}, else 1)")
     p.add_argument("--band", choices=["minmax", "std"], default="minmax", help="shaded band: min-max over runs, or ± 1 std")
@@ -216,13 +226,24 @@ def main(argv: list[str] | None = None) -> None:
         if window < 1 or args.points < 2:
             raise PgtrainError("--window must be >= 1 and --points >= 2")
         groups = group_runs(find_runs(args.runs))
-        drawn = plot(groups, args.out, args.tag, window, args.band, args.points)
+        out = args.out if args.out is not None else default_out(args.runs)
+        drawn = plot(groups, out, args.tag, window, args.band, args.points)
     except PgtrainError as ex:
         print(f"pgtrain-plot: error: {ex}", file=sys.stderr)
         raise SystemExit(2) from None
+    if args.tag == RETURN_TAG:
+        print(f"final return = {FINAL_RETURN_WORDS}, mean over a config's runs")
     for label, b in drawn:
-        print(f"{label}: {b.runs} run(s), {args.tag} at {b.steps[-1]:,.0f} env steps: {b.mean[-1]:.2f} [{b.low[-1]:.2f}, {b.high[-1]:.2f}]")
-    print(f"wrote {args.out}")
+        last = f"{args.tag} at {b.steps[-1]:,.0f} env steps: {b.mean[-1]:.2f} [{b.low[-1]:.2f}, {b.high[-1]:.2f}]"
+        final = f"final return {b.final:.2f}; " if b.final is not None else ""
+        print(f"{label}: {b.runs} run(s), {final}{last}")
+    print(f"wrote {out}")
+
+
+def default_out(paths: Sequence[Path]) -> Path:
+    """``returns.png`` beside the runs: in the one folder given, else in the deepest folder holding every path."""
+    folders = [p if p.is_dir() else p.parent for p in map(Path, paths)]
+    return Path(os.path.commonpath([f.absolute() for f in folders])) / "returns.png" if len(folders) > 1 else folders[0] / "returns.png"
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ its ``summary.json`` for the final return and the steps to the env's solve thres
 Runs whose configs differ only in the seed (and settings that do not change learning) form one config, as in
 ``pgtrain-plot`` (:func:`pgtrain.plotting.group_runs`). One table row per config, best first:
 
-- mean of the seeds' ``final_return`` (mean return of the last 100 training episodes) with a 95 % percentile-bootstrap
+- mean of the seeds' final returns (:func:`pgtrain.curves.run_final_return`: mean return of the last 100 training
+  episodes, as in ``summary.json`` and ``pgtrain-plot``'s legend) with a 95 % percentile-bootstrap
   confidence interval (10,000 resamples of the seeds, fixed RNG seed, so the report is reproducible);
 - IQM, the interquartile mean over seeds (the mean of the middle 50 %, as rliable computes it: ``trim_mean(x, 0.25)``);
 - how many seeds reached the solve threshold, and the median env steps they took to get there.
@@ -28,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from pgtrain import files
+from pgtrain.curves import FINAL_RETURN_WORDS, FINAL_WINDOW, run_final_return
 from pgtrain.errors import PgtrainError
 from pgtrain.plotting import Group, find_runs, group_runs, plot
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
-FINAL_WINDOW = 100  # episodes in a run's final_return (workspace.RETURN_WINDOW): the curves are smoothed alike
 MAX_CURVES = 10  # configs drawn per PNG, best first: more lines than this cannot be told apart
 
 
@@ -121,7 +122,7 @@ def _read_summary(run: Path) -> dict[str, Any] | None:
 def _row(group: Group) -> Row:
     runs = [Run(path, _read_summary(path)) for path in group.runs]
     done = [r.summary for r in runs if r.summary is not None]
-    finals = [s["final_return"] for s in done if s.get("final_return") is not None and math.isfinite(s["final_return"])]
+    finals = [v for r in runs if r.summary is not None and (v := run_final_return(r.path)) is not None]
     env = str(done[0].get("env", "?")) if done else "?"
     thresholds = {s.get("solve_threshold") for s in done}
     return Row(
@@ -216,7 +217,8 @@ def markdown(sweep_dir: Path, rows: Sequence[Row], common: Sequence[str], pngs: 
     lines = [
         f"# Sweep report: {sweep_dir}",
         "",
-        f"{n_runs} runs in {len(rows)} configs{shared}. Final return = mean return of a run's last 100 training episodes; "
+        f"{n_runs} runs in {len(rows)} configs{shared}. Final return = {FINAL_RETURN_WORDS} of a run "
+        "(the figure in its summary.json and in pgtrain-plot's legend); "
         f"per config: mean over seeds, 95% percentile-bootstrap CI of that mean ({BOOTSTRAP_RESAMPLES:,} resamples, "
         f"RNG seed {BOOTSTRAP_SEED}), IQM = interquartile mean over seeds; steps to solve = median env steps until the "
         "running mean over the env's solve window first reached its threshold, over the seeds that reached it.",
@@ -226,7 +228,8 @@ def markdown(sweep_dir: Path, rows: Sequence[Row], common: Sequence[str], pngs: 
         target = f" (solved: mean return ≥ {_num(thresholds.pop(), 0)})" if len(thresholds) == 1 else ""
         lines += ["", f"## {env}{target}", "", _verdict(env_rows), ""]
         lines += [
-            "| rank | config | seeds | final return | 95% CI | IQM | solved | steps to solve |",
+            f"| rank | config | seeds | final return (last {FINAL_WINDOW} episodes, mean over seeds) | 95% CI | IQM | solved "
+            "| steps to solve |",
             "|---:|---|---:|---:|---|---:|---:|---:|",
         ]
         for i, r in enumerate(env_rows, 1):
@@ -307,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     except PgtrainError as ex:
         print(f"pgtrain-report: error: {ex}", file=sys.stderr)
         raise SystemExit(2) from None
+    print(f"final return = {FINAL_RETURN_WORDS}, mean over a config's seeds")
     for env, env_rows in _by_env(rows).items():
         print(f"{env}: {_verdict(env_rows)}".replace("**", "").replace("`", ""))
     print(f"wrote {md}" + "".join(f", {p}" for p in pngs))

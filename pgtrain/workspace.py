@@ -26,6 +26,7 @@ from pgtrain.algos import algo_class
 from pgtrain.checks import check
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
 from pgtrain.config import Config, async_batch_of
+from pgtrain.curves import FINAL_WINDOW, final_return
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.normalize import normalization_state
 from pgtrain.errors import PgtrainError
@@ -40,7 +41,6 @@ NOTHING_TO_LEARN = {  # why a run that spent its budget made no update, by colle
     "episodes": "no episode finished",
     "replay": "the replay buffer never held max(algo.learning_starts, algo.batch_size) transitions",
 }
-RETURN_WINDOW = 100  # final_return: mean of the last min(100, n) finished training episodes (DDPG: after warm-up)
 
 
 def prepare(cfg: DictConfig) -> Config:
@@ -95,7 +95,8 @@ def make_collector(kind: str, env_groups: list[Any], cfg: Config) -> Collector |
 class Workspace:
     """One run: ``Workspace(cfg, run_dir).train()`` trains to ``total_steps`` (or resumes from ``checkpoints/last.pt``)."""
 
-    def __init__(self, raw_cfg: DictConfig, run_dir: Path, resume: bool = False) -> None:
+    def __init__(self, raw_cfg: DictConfig, run_dir: Path, resume: bool = False, label: str = "", slots: str | None = None) -> None:
+        """``label`` and ``slots``: a sweep's job's name on its progress bar or lines, and its sweep (see :class:`Logger`)."""
         self.raw_cfg = raw_cfg
         self.cfg = cfg = prepare(raw_cfg)
         self.run_dir = Path(run_dir)
@@ -112,7 +113,7 @@ class Workspace:
         self.collector.limit = cfg.total_steps  # collection stops at the budget, even in the middle of a batch
 
         self.episodes = 0
-        self.returns: deque[float] = deque(maxlen=max(RETURN_WINDOW, cfg.env.solve_window))
+        self.returns: deque[float] = deque(maxlen=max(FINAL_WINDOW, cfg.env.solve_window))
         self.solved: dict[str, float] | None = None
         self.wall_offset = 0.0  # wall seconds spent by earlier processes of this run
         self.eval_due, self.video_due, self.checkpoint_due = self._schedules(0)
@@ -130,6 +131,8 @@ class Workspace:
             cfg.log_interval_s,
             # events up to the checkpoint's step stay (the final ones are logged right after the save); later ones go
             purge_step=start_step + 1 if resume else None,
+            label=label,
+            slots=slots,
         )
 
     # ------------------------------------------------------------------------------------------------------------------
@@ -297,10 +300,8 @@ class Workspace:
         return (self.collector.env_steps - self.steps_at_start) / elapsed if elapsed > 0 else 0.0
 
     def recent_return(self) -> float | None:
-        if not self.returns:
-            return None
-        recent = list(self.returns)[-RETURN_WINDOW:]
-        return float(sum(recent) / len(recent))
+        """The final return so far (:func:`pgtrain.curves.final_return`: the last 100 episodes; DDPG's after warm-up)."""
+        return final_return(self.returns)
 
     def summary(self) -> dict[str, Any]:
         wall = self.wall_time()
@@ -315,6 +316,7 @@ class Workspace:
             "wall_time_s": round(wall, 3),
             "steps_per_second": round(self.collector.env_steps / wall, 1) if wall > 0 else 0.0,
             "final_return": self.recent_return(),
+            "final_return_episodes": min(len(self.returns), FINAL_WINDOW),  # how many episodes final_return averages
             "final_eval_return": self.last_eval,
             "solve_threshold": self.cfg.env.solve_threshold,
             "solve_window": self.cfg.env.solve_window,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pgtrain import checkpoint
@@ -30,7 +31,7 @@ def test_run_directory_contract(cli, tmp_path):
     runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 1
     run = runs[0]
-    assert run.name.startswith("reinforce-cartpole-seed3-")  # algo, env, seed, then the time
+    assert run.name.startswith("reinforce-CartPole-v1-seed3-")  # algo, env id, seed, then the time
     # Hydra's config
     cfg = (run / ".hydra" / "config.yaml").read_text()
     assert "name: reinforce" in cfg and "seed: 3" in cfg
@@ -62,6 +63,47 @@ def test_run_directory_contract(cli, tmp_path):
     assert b"algo.lr" in hp["_hparams_/session_start_info"]
     # plain progress lines, because stdout is not a terminal
     assert "step" in res.stdout and "sps" in res.stdout
+    # where it went: first line and last lines, paths as typed relative to the working directory
+    rel = f"runs/{run.name}"
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"pgtrain: run directory {rel}"
+    tail = lines[-6:]
+    assert tail[0].startswith(f"pgtrain: finished {summary['env_steps']:,} env steps, {summary['episodes']:,} episodes in ")
+    assert len(returns) < 100  # a short run: its final return averages every episode, and says so
+    final = sum(r.value for r in returns) / len(returns)  # from the event file, not the summary
+    assert tail[1] == f"  final return: {final:,.2f} (mean return of all {len(returns)} training episodes)", tail[1]
+    assert tail[2] == "  not solved (mean return of 100 episodes >= 475)"
+    assert tail[3:] == [
+        f"  checkpoint: {rel}/checkpoints/last.pt",
+        f"  curves:     tensorboard --logdir {rel}",
+        f"  evaluate:   pgtrain-eval {rel}",
+    ]
+
+
+def test_a_solved_run_says_when_and_names_its_env_id(cli, tmp_path):
+    """A generic env's directory carries its id; the summary says when the run was solved, in env steps and time."""
+    args = ("env=gym", "env.id=Acrobot-v1", "algo.num_envs=1", "total_steps=1200", "env.solve_threshold=-1000", "env.solve_window=2")
+    res = cli(*args)
+    assert res.returncode == 0, res.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("reinforce-Acrobot-v1-seed0-")
+    solved = read_summary(run)["solved"]
+    assert solved is not None  # Acrobot's episodes end within 500 steps, with a return >= -500
+    lines = res.stdout.splitlines()
+    (line,) = [line for line in lines if line.startswith("  solved at: ")]
+    seconds = f"{solved['wall_time_s']:.1f} s"
+    assert line == f"  solved at: {solved['env_steps']:,} env steps after {seconds} (mean return of 2 episodes >= -1000)"
+    assert f"  evaluate:   pgtrain-eval runs/{run.name}" in lines
+
+
+def test_run_directory_names_are_path_safe_env_ids():
+    from hydra import compose, initialize_config_dir
+
+    from pgtrain import cli as _  # noqa: F401  (registers the resolvers)
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["algo=ppo", "env=atari", "env.id=ALE/Breakout-v5", "seed=4"], return_hydra_config=True)
+    assert re.fullmatch(r"runs/ppo-ALE_Breakout-v5-seed4-\d{8}-\d{6}-\d{6}", cfg.hydra.run.dir), cfg.hydra.run.dir
 
 
 def test_nothing_outside_the_run_directory(cli, tmp_path):
@@ -83,13 +125,24 @@ def test_existing_run_directory_is_never_overwritten(cli, tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["algo=nope"], "Could not find 'algo/nope'"),
-        (["env=nope"], "Could not find 'env/nope'"),
-        (["device=tpu"], "Could not find 'device/tpu'"),
-        (["nosuchkey=1"], "Could not override 'nosuchkey'"),
-        (["algo.nosuchkey=1"], "Key 'nosuchkey' not in 'ReinforceConfig'"),
-        (["seed=abc"], "could not be converted to Integer"),
-        (["algo.baseline=median"], "expected one of [none, mean, value]"),
+        (["algo=nope"], "algo=nope: no such algo (choose one of a2c, ac_online, ddpg, ppo, reinforce, sac, td3)"),
+        (["algo=PPO"], "algo=PPO: no such algo; did you mean algo=ppo? (choose one of "),
+        (["env=cartpol"], "env=cartpol: no such env; did you mean env=cartpole?"),
+        (["device=tpu"], "device=tpu: no such device; did you mean device=cpu?"),
+        (["nosuchkey=1"], "nosuchkey: pgtrain has no such option (pgtrain --help lists the options)"),
+        (["total_stepz=1"], "total_stepz: pgtrain has no such option; did you mean total_steps?"),
+        (["algo.nosuchkey=1"], "algo.nosuchkey: algo=reinforce has no such option"),
+        (["algo=ppo", "algo.clip_rnage=0.2"], "algo.clip_rnage: algo=ppo has no such option; did you mean algo.clip_range?"),
+        (["seed=abc"], "seed=abc: seed takes an integer, e.g. seed=0"),
+        (["total_steps=2.5"], "total_steps=2.5: total_steps takes an integer, e.g. total_steps=2"),
+        (["algo.lr=fast"], "algo.lr=fast: algo.lr takes a number, e.g. algo.lr=0.015"),  # REINFORCE's default lr
+        (["algo=ppo", "algo.clip_range=wide"], "algo.clip_range=wide: algo.clip_range takes a number, e.g. algo.clip_range=0.3"),
+        (["algo.normalize_advantage=maybe"], "takes true or false, e.g. algo.normalize_advantage=true"),
+        (["algo.hidden_sizes=wide"], "algo.hidden_sizes takes a list, e.g. algo.hidden_sizes=[64,64]"),
+        (["algo.baseline=median"], "algo.baseline=median: algo.baseline takes one of none, mean, value; did you mean algo.baseline=mean?"),
+        (["env=gym"], "env.id has no value: set it, e.g. env.id=VALUE"),
+        (["seed=0", "seed=1"], "seed is given twice (seed=0 and seed=1): give it once"),
+        (["algo=ppo", "total_steps=100", "algo=a2c"], "algo is given twice (algo=ppo and algo=a2c)"),
         (["algo.gamma=1.01"], "algo.gamma=1.01 is out of range"),
         (["total_steps=-1"], "total_steps=-1 is out of range"),
         (["algo.num_envs=0"], "algo.num_envs=0 is out of range"),
@@ -102,7 +155,16 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(cli, tmp_path, args, w
     assert res.stderr.startswith("pgtrain: error: ") and res.stderr.count("\n") == 1, res.stderr
     assert words in res.stderr
     assert "Traceback" not in res.stderr + res.stdout
+    assert "object_type" not in res.stderr and "Config" not in res.stderr  # the schemas' class names mean nothing to a user
     assert list(tmp_path.iterdir()) == []
+
+
+def test_whole_numbers_written_as_floats_are_integers(cli, tmp_path):
+    res = cli("total_steps=1.2e3", "checkpoint_interval=1e3", "algo.lr=1e-2", f"hydra.run.dir={tmp_path / 'r'}")
+    assert res.returncode == 0, res.stderr
+    cfg = OmegaConf.load(tmp_path / "r" / ".hydra" / "config.yaml")
+    assert (cfg.total_steps, cfg.checkpoint_interval, cfg.algo.lr) == (1200, 1000, 0.01)
+    assert read_summary(tmp_path / "r")["env_steps"] >= 1200 and list((tmp_path / "r" / "checkpoints").glob("step_*.pt"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -207,13 +269,27 @@ def test_help_marks_the_command_line_over_a_tuned_value(capsys):
 
 
 def test_multirun_goes_under_runs_multirun(cli, tmp_path):
-    res = cli("-m", "seed=0,1", "total_steps=300")
+    res = cli("-m", "seed=0,1", "total_steps=3e2")  # a whole number written as a float is an integer, in a sweep too
     assert res.returncode == 0, res.stderr
     sweeps = list((tmp_path / "runs" / "multirun").iterdir())
     assert len(sweeps) == 1
     jobs = sorted(p.name for p in sweeps[0].iterdir() if p.is_dir())
     assert jobs == ["0_seed=0,total_steps=300", "1_seed=1,total_steps=300"]  # named by the overrides
     assert [json.loads((sweeps[0] / j / "summary.json").read_text())["seed"] for j in jobs] == [0, 1]
+    # stdout is not a terminal: each job's progress lines carry its label; the sweep ends with where it went
+    sweep = f"runs/multirun/{sweeps[0].name}"
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"pgtrain: sweep directory {sweep}"
+    assert any(line.startswith("job 0 seed=0: step ") for line in lines) and any(line.startswith("job 1 seed=1: step ") for line in lines)
+    finals = [json.loads((sweeps[0] / j / "summary.json").read_text())["final_return"] for j in jobs]
+    assert lines[-6:] == [
+        f"pgtrain: sweep finished: 2 job(s) in {sweep}",
+        "  (final return: each job's mean return of the last 100 training episodes)",
+        f"  job 0 seed=0: final return {finals[0]:,.2f}, not solved",
+        f"  job 1 seed=1: final return {finals[1]:,.2f}, not solved",
+        f"  compare:  pgtrain-report {sweep}",
+        f"  curves:   tensorboard --logdir {sweep}",
+    ]
 
 
 def test_reinforce_on_pendulum_runs(cli, tmp_path):
@@ -222,3 +298,30 @@ def test_reinforce_on_pendulum_runs(cli, tmp_path):
     summary = read_summary(tmp_path / "r")
     assert summary["env"] == "pendulum" and summary["episodes"] >= 8
     assert -2000 < summary["final_return"] < 0
+
+
+def test_only_integer_options_have_their_floats_rewritten():
+    from pgtrain import cli as _  # noqa: F401  (registers the schemas)
+    from pgtrain.messages import check_overrides
+
+    given = ["-m", "+env.kwargs.x=1e3", "algo.lr=1e3", "total_steps=1e6", "seed=0,1e1", "algo.num_envs=2.5", "env.id=A1e3"]
+    expected = ["-m", "+env.kwargs.x=1e3", "algo.lr=1e3", "total_steps=1000000", "seed=0,10", "algo.num_envs=2.5", "env.id=A1e3"]
+    assert check_overrides(given) == expected
+
+
+def test_on_a_terminal_the_bar_is_followed_by_where_the_run_went(tmp_path):
+    import sys
+
+    from pgtrain import spawn
+    from tests.terminal import run_on_terminal, screen
+
+    argv = [sys.executable, "-m", "pgtrain.cli", "total_steps=2000", "hydra.run.dir=r"]
+    status, out = run_on_terminal(argv, cwd=tmp_path, env=spawn.child_env(None))
+    assert status == 0, out[-2000:]
+    lines = screen(out)
+    summary = read_summary(tmp_path / "r")
+    assert lines[0] == "pgtrain: run directory r"
+    assert lines[1].startswith("100%|") and "2000/2000" in lines[1]  # the finished bar, on its own line
+    assert lines[2].startswith(f"pgtrain: finished {summary['env_steps']:,} env steps, {summary['episodes']:,} episodes in ")
+    assert lines[-3:] == ["  checkpoint: r/checkpoints/last.pt", "  curves:     tensorboard --logdir r", "  evaluate:   pgtrain-eval r"]
+    assert len(lines) == 8

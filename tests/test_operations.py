@@ -354,6 +354,32 @@ def test_plot_groups_by_config_and_averages_over_seeds(sweep):
         assert np.all(band.low <= band.mean + 1e-9) and np.all(band.mean <= band.high + 1e-9)
 
 
+def test_plot_and_report_give_one_final_return_and_write_beside_the_sweep(sweep, tmp_path):
+    """Both name the statistic, agree on each config's figure, and that figure is the mean over seeds of each run's
+    mean return of its last 100 training episodes, computed here from the event files."""
+    plot = run_cli(str(sweep), cwd=tmp_path, module="pgtrain.plotting")
+    assert plot.returncode == 0, plot.stderr
+    report = run_cli(str(sweep), cwd=tmp_path, module="pgtrain.report")
+    assert report.returncode == 0, report.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing in the working directory: both wrote beside the sweep
+    assert plot.stdout.splitlines()[-1] == f"wrote {sweep / 'returns.png'}" and (sweep / "returns.png").stat().st_size > 0
+    assert f"wrote {sweep / 'report.md'}, {sweep / 'report.png'}" in report.stdout
+    words = "final return = mean return of the last 100 training episodes, mean over a config's"
+    assert plot.stdout.startswith(words) and report.stdout.startswith(words)
+
+    by_hand = {}
+    for group in plotting.group_runs(plotting.find_runs([sweep])):
+        lr = plotting.run_config(group.runs[0])["algo.lr"]
+        by_hand[lr] = np.mean([load_curve(r).values[-100:].mean() for r in group.runs])
+    md = (sweep / "report.md").read_text()
+    assert "| final return (last 100 episodes, mean over seeds) |" in md
+    for lr, expected in by_hand.items():
+        (plotted,) = [line for line in plot.stdout.splitlines() if f"algo.lr={lr}: 2 run(s)" in line]
+        assert float(plotted.split("final return ")[1].split(";")[0]) == pytest.approx(expected, abs=0.006)
+        (row,) = [line for line in md.splitlines() if line.startswith("| ") and f"algo.lr={lr}`" in line and "| 2 |" in line]
+        assert float(row.split("|")[4]) == pytest.approx(expected, abs=0.051)
+
+
 def test_plot_errors_are_one_line(tmp_path):
     res = run_cli(str(tmp_path), cwd=tmp_path, module="pgtrain.plotting")
     _assert_one_line_error(res, "pgtrain-plot", "no TensorBoard event files")

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from pgtrain import spawn
 from pgtrain.report import bootstrap_ci, iqm
 from tests.conftest import read_summary, run_cli
+from tests.terminal import run_on_terminal, screen
 
 TINY = ("total_steps=1000", "progress=false")
 # a low bar so that some seeds reach it within the tiny budget and the steps-to-solve column has numbers
@@ -103,6 +104,38 @@ def test_joblib_launcher_runs_jobs_in_worker_processes_each_in_its_own_directory
         (event,) = job.glob("events.out.tfevents.*")
         pids.add(int(re.search(r"\.(\d+)\.\d+$", event.name).group(1)))  # events.out.tfevents.<time>.<host>.<pid>.<n>
     assert proc.pid not in pids  # the jobs ran in joblib's worker processes, not in pgtrain's own
+
+
+def test_joblib_sweep_on_a_terminal_draws_one_labelled_line_per_job(tmp_path: Path) -> None:
+    """On a real pseudo-terminal, two jobs running at once in joblib's workers each keep their own labelled line (never
+    one line overwritten by both); when the sweep ends the bars are gone and the sweep's directory, each job's final
+    return and the pgtrain-report command are left on screen."""
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "total_steps=20000", "hydra.sweep.dir=sweep"]
+    status, out = run_on_terminal([sys.executable, "-m", "pgtrain.cli", *args], cwd=tmp_path, env=spawn.child_env(None))
+    assert status == 0, out[-3000:]
+    labels = ("job 0 seed=0: ", "job 1 seed=1: ")
+    for label in labels:
+        assert out.count(label.encode()) > 2, f"no progress bar for {label!r}"
+    both_at_once = False
+    moments = [m.start() for m in re.finditer(rb"\r", out)]  # each redraw of a line starts with a carriage return
+    for end in moments[:: max(1, len(moments) // 300)]:  # the screen as it stood at many moments of the sweep
+        lines = screen(out[:end])
+        for line in (line for line in lines if "%|" in line):  # the progress bars
+            assert sum(label in line for label in labels) == 1, line  # one job's bar never lands on another's
+            assert line.startswith(labels), line  # each bar alone on its line, its label first
+        both_at_once |= all(any(line.startswith(label) for line in lines) for label in labels)
+    assert both_at_once, "the two jobs' bars were never on screen together"
+    final = screen(out)
+    assert not any("%|" in line for line in final), final  # the bars are cleared when their jobs end
+    tail = final[final.index("pgtrain: sweep finished: 2 job(s) in sweep") :]
+    finals = {n: read_summary(tmp_path / "sweep" / f"{n}_seed={n},total_steps=20000")["final_return"] for n in (0, 1)}
+    assert tail[2:] == [
+        f"  job 0 seed=0: final return {finals[0]:,.2f}, not solved",
+        f"  job 1 seed=1: final return {finals[1]:,.2f}, not solved",
+        "  compare:  pgtrain-report sweep",
+        "  curves:   tensorboard --logdir sweep",
+    ]
+    assert final[0] == "pgtrain: sweep directory sweep"
 
 
 def test_submitit_local_executor(tmp_path: Path, cli) -> None:
