@@ -1,6 +1,8 @@
 """The ``pgtrain`` command: compose the Hydra config, check it, hand it to the workspace. No training logic here.
 
-Every user error leaves as one line, ``pgtrain: error: ...``, with exit status 2, before anything is written.
+Every user error leaves as one line, ``pgtrain: error: ...``, with exit status 2, before anything is written. So do a
+run directory another process is writing (status 16, pgtrain.rundir) and a write that fails for lack of space
+(status 28, pgtrain.files); docs/operations.md lists the exit statuses.
 
 Start-up: this module imports Hydra and the schemas, never torch. A command is checked (composition, types, ranges,
 algo x env) before torch loads, so ``--help`` and a refused command answer in a fraction of torch's import time; the
@@ -25,7 +27,7 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from omegaconf.errors import OmegaConfBaseException
 
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
-    from pgtrain.errors import PgtrainError
+    from pgtrain.errors import PgtrainError, RunBusy
 
     register_configs()
     OmegaConf.register_new_resolver("pgtrain_groups", lambda: groups_help(), replace=True)  # --help's group listing
@@ -74,16 +76,20 @@ class RunGuard(Callback):
 
             prepare(config)  # the device, with torch
         except PgtrainError as ex:
-            _fail(str(ex))
+            _fail(str(ex), ex.exit_status)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             _refuse_existing(Path(str(config.hydra.sweep.dir)))
         except PgtrainError as ex:
-            _fail(str(ex))
+            _fail(str(ex), ex.exit_status)
 
 
 def _refuse_existing(path: Path) -> None:
+    from pgtrain import rundir
+
+    if (who := rundir.holder(path)) is not None:
+        raise RunBusy(f"{path} is being written by another process ({who}); one writer per run directory: choose another directory")
     if path.exists() and any(path.iterdir()):
         raise PgtrainError(
             f"{path} already exists and holds files; pgtrain never overwrites a run: choose another directory "
@@ -99,7 +105,7 @@ def _train(cfg: DictConfig) -> float:
     try:
         summary = Workspace(cfg, run_dir).train()
     except PgtrainError as ex:  # leave here: an exception would make Hydra print its own "Error executing job" line
-        _fail(str(ex))
+        _fail(str(ex), ex.exit_status)
     # the value a sweeper (Optuna) optimises; no finished episode counts as the worst return: Optuna refuses NaN and
     # hydra-optuna-sweeper 1.3.0 then crashes the whole sweep ("Values cannot be specified when state is ... FAIL")
     return summary["final_return"] if summary["final_return"] is not None else float("-inf")
@@ -111,9 +117,10 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
         key = override.split("=", 1)[0].lstrip("+")
         if key.split(".")[0] not in RUN_CONTROL_KEYS:  # everything else comes from the run's checkpoint
             raise PgtrainError(f"resume: {key} cannot change when resuming; allowed: {', '.join(RUN_CONTROL_KEYS)}")
-    from pgtrain import checkpoint
+    from pgtrain import checkpoint, rundir
 
     checkpoint.check_run_dir(run_dir)
+    rundir.hold(run_dir)  # before torch loads and anything is written: a second writer is refused at once
     last = run_dir / "checkpoints" / "last.pt"
     state = checkpoint.load(last)
     checkpoint.check_belongs(state, run_dir, last)
@@ -181,12 +188,19 @@ def main() -> None:
             return
         _train()
     except PgtrainError as ex:
-        _fail(str(ex))
+        _fail(str(ex), ex.exit_status)
     except (HydraException, OmegaConfBaseException) as ex:
         _fail(f"{_hydra_message(ex)} (see pgtrain --help)")
     except KeyboardInterrupt:  # outside the training loop, whose own handler saves first (pgtrain.interrupts)
         print("pgtrain: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    except OSError as ex:
+        from pgtrain.errors import DiskFull
+        from pgtrain.files import SPACE_ERRNOS, lack_of_space
+
+        if ex.errno not in SPACE_ERRNOS:  # pgtrain's own writes say so themselves; this is Hydra's (.hydra/)
+            raise
+        _fail(f"cannot write {ex.filename or 'the run directory'}: {lack_of_space(ex, '.')}", DiskFull.exit_status)
     except (MemoryError, RuntimeError) as ex:
         if not _out_of_resources(ex):
             raise
@@ -212,9 +226,9 @@ def _out_of_resources(ex: BaseException) -> bool:
     return any(s in str(ex) for s in ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "can't start new thread"))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, status: int = PgtrainError.exit_status) -> None:
     print(f"pgtrain: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":

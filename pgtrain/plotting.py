@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         drawn = plot(groups, args.out, args.tag, window, args.band, args.points)
     except PgtrainError as ex:
         print(f"pgtrain-plot: error: {ex}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(ex.exit_status) from None
     for label, b in drawn:
         print(f"{label}: {b.runs} run(s), {args.tag} at {b.steps[-1]:,.0f} env steps: {b.mean[-1]:.2f} [{b.low[-1]:.2f}, {b.high[-1]:.2f}]")
     print(f"wrote {args.out}")
