@@ -27,7 +27,7 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from omegaconf.errors import OmegaConfBaseException
 
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
-    from pgtrain.errors import PgtrainError, RunBusy
+    from pgtrain.errors import PgtrainError
 
     register_configs()
     OmegaConf.register_new_resolver("pgtrain_groups", lambda: groups_help(), replace=True)  # --help's group listing
@@ -88,8 +88,7 @@ class RunGuard(Callback):
 def _refuse_existing(path: Path) -> None:
     from pgtrain import rundir
 
-    if (who := rundir.holder(path)) is not None:
-        raise RunBusy(f"{path} is being written by another process ({who}); one writer per run directory: choose another directory")
+    rundir.refuse_if_held(path, "choose another directory")
     if path.exists() and any(path.iterdir()):
         raise PgtrainError(
             f"{path} already exists and holds files; pgtrain never overwrites a run: choose another directory "
@@ -120,7 +119,7 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
     from pgtrain import checkpoint, rundir
 
     checkpoint.check_run_dir(run_dir)
-    rundir.hold(run_dir)  # before torch loads and anything is written: a second writer is refused at once
+    rundir.refuse_if_held(run_dir, f"wait for it to end or stop it, then pgtrain resume={run_dir}")  # before torch loads
     last = run_dir / "checkpoints" / "last.pt"
     state = checkpoint.load(last)
     checkpoint.check_belongs(state, run_dir, last)

@@ -40,6 +40,14 @@ def holder(run_dir: Path) -> str | None:
         os.close(fd)
 
 
+def refuse_if_held(run_dir: Path, then: str) -> None:
+    """:class:`RunBusy` naming the holder when a live process holds ``run_dir``; ``then`` says what to do. Reads only:
+    a command refused later for another reason leaves no lock file behind."""
+    who = holder(run_dir)
+    if who is not None:
+        raise _busy(run_dir, who, then)
+
+
 def hold(run_dir: Path) -> None:
     """Take ``run_dir`` for this process until it ends (or :func:`release`); :class:`RunBusy` when another holds it.
 
@@ -56,10 +64,7 @@ def hold(run_dir: Path) -> None:
     except BlockingIOError:
         who = _describe(os.pread(fd, 4096, 0).decode(errors="replace"))
         os.close(fd)
-        raise RunBusy(
-            f"{run_dir} is being written by another process ({who}); one writer per run directory: wait for it to end "
-            f"or stop it, then pgtrain resume={run_dir}"
-        ) from None
+        raise _busy(run_dir, who, f"wait for it to end or stop it, then pgtrain resume={run_dir}") from None
     try:
         with Writing(path):
             os.ftruncate(fd, 0)
@@ -75,6 +80,10 @@ def release(run_dir: Path) -> None:
     fd = _held.pop(Path(run_dir).resolve(), None)
     if fd is not None:
         os.close(fd)
+
+
+def _busy(run_dir: Path, who: str, then: str) -> RunBusy:
+    return RunBusy(f"{run_dir} is being written by another process ({who}); one writer per run directory: {then}")
 
 
 def _identity() -> str:
