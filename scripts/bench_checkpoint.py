@@ -130,6 +130,8 @@ def main() -> None:
             f"{case['without_fsync_ms']['median']:.1f} ms without ({case['added_ms_median']:+.1f} ms per checkpoint)"
         )
     result["load_average_after"] = os.getloadavg()
+    busiest = max(*result["load_average_before"], *result["load_average_after"])
+    result["machine_busy"] = busiest > (os.cpu_count() or 1)  # other jobs shared the cores: compare only within this file
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
