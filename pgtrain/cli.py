@@ -89,6 +89,9 @@ def _refuse_existing(path: Path) -> None:
     from pgtrain import rundir
 
     rundir.refuse_if_held(path, "choose another directory")
+    for job in sorted(path.iterdir()) if path.is_dir() else ():  # a sweep's jobs, one of them still running
+        if job.is_dir():
+            rundir.refuse_if_held(job, "choose another directory")
     if path.exists() and any(path.iterdir()):
         raise PgtrainError(
             f"{path} already exists and holds files; pgtrain never overwrites a run: choose another directory "

@@ -42,28 +42,32 @@ def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None
 
 
 def test_a_second_writer_is_refused_in_one_line_before_writing_and_a_killed_holder_leaves_no_lock(tmp_path):
-    run = tmp_path / "run"
+    """The holder is a sweep's job (Hydra's multirun, its basic launcher); a resume of the job's directory, a run into it
+    and the sweep launched again are each refused, and change nothing."""
+    sweep = tmp_path / "sweep"
     holder = spawn.start(
-        *CARTPOLE, "total_steps=100000000", "checkpoint_every_s=0.5", f"hydra.run.dir={run}",
+        "-m", *CARTPOLE, "seed=0", "total_steps=100000000", "checkpoint_every_s=0.5", f"hydra.sweep.dir={sweep}",
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        lock = run / rundir.LOCK_NAME
-        wait_for(lambda: lock.is_file() and f"pid={holder.pid}\n" in lock.read_text(), 120, "the run to hold its lock", holder)
+        locks = lambda: [p for p in sweep.glob(f"*/{rundir.LOCK_NAME}") if f"pid={holder.pid}\n" in p.read_text()]  # noqa: E731
+        wait_for(lambda: sweep.is_dir() and locks(), 120, "the job to hold its lock", holder)
+        run = locks()[0].parent
         wait_for(lambda: (run / "checkpoints" / "last.pt").is_file(), 120, "the first checkpoint", holder)
         os.kill(holder.pid, signal.SIGSTOP)  # it keeps the lock and writes nothing while the directory is compared
-        before = snapshot(run)
+        before = snapshot(sweep)
         who = f"(pid {holder.pid} on host {socket.gethostname()}: "
         for args in (
             [f"resume={run}", "total_steps=200000000"],  # a resume in a second terminal
-            [*CARTPOLE, "total_steps=1000", f"hydra.run.dir={run}"],  # a sweep job launched again into its directory
+            [*CARTPOLE, "total_steps=1000", f"hydra.run.dir='{run}'"],  # a job launched again into its directory
+            ["-m", *CARTPOLE, "seed=0", "total_steps=1000", f"hydra.sweep.dir={sweep}"],  # the sweep launched again
         ):
             res = run_cli(*args, cwd=tmp_path, timeout=120)
             assert res.returncode == EBUSY_STATUS, res.stderr
             lines = res.stderr.splitlines()
             assert len(lines) == 1 and lines[0].startswith(f"pgtrain: error: {run} is being written by another process {who}")
             assert "total_steps=100000000" in lines[0]  # the holder's command
-            assert snapshot(run) == before  # nothing written, nothing touched
+            assert snapshot(sweep) == before  # nothing written, nothing touched
 
         # reading works while it trains
         res = run_cli(str(run), "--episodes", "1", cwd=tmp_path, module="pgtrain.evaluation", timeout=120)
