@@ -58,6 +58,7 @@ def hold(run_dir: Path) -> None:
         return
     path = run_dir / LOCK_NAME
     with Writing(path):
+        run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
