@@ -26,8 +26,10 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from pgtrain import rundir
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
-    from pgtrain.errors import PgtrainError
+    from pgtrain.errors import DiskFull, PgtrainError
+    from pgtrain.files import SPACE_ERRNOS, lack_of_space
 
     register_configs()
     OmegaConf.register_new_resolver("pgtrain_groups", lambda: groups_help(), replace=True)  # --help's group listing
@@ -72,6 +74,7 @@ class RunGuard(Callback):
 
             check(config)  # without torch: a refused command never waits for it
             _refuse_existing(Path(str(config.hydra.run.dir)))
+            rundir.current = str(config.hydra.run.dir)
             from pgtrain.workspace import prepare
 
             prepare(config)  # the device, with torch
@@ -81,13 +84,12 @@ class RunGuard(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             _refuse_existing(Path(str(config.hydra.sweep.dir)))
+            rundir.current = str(config.hydra.sweep.dir)
         except PgtrainError as ex:
             _fail(str(ex), ex.exit_status)
 
 
 def _refuse_existing(path: Path) -> None:
-    from pgtrain import rundir
-
     rundir.refuse_if_held(path, "choose another directory")
     for job in sorted(path.iterdir()) if path.is_dir() else ():  # a sweep's jobs, one of them still running
         if job.is_dir():
@@ -119,7 +121,7 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
         key = override.split("=", 1)[0].lstrip("+")
         if key.split(".")[0] not in RUN_CONTROL_KEYS:  # everything else comes from the run's checkpoint
             raise PgtrainError(f"resume: {key} cannot change when resuming; allowed: {', '.join(RUN_CONTROL_KEYS)}")
-    from pgtrain import checkpoint, rundir
+    from pgtrain import checkpoint
 
     checkpoint.check_run_dir(run_dir)
     rundir.refuse_if_held(run_dir, f"wait for it to end or stop it, then pgtrain resume={run_dir}")  # before torch loads
@@ -197,12 +199,9 @@ def main() -> None:
         print("pgtrain: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
     except OSError as ex:
-        from pgtrain.errors import DiskFull
-        from pgtrain.files import SPACE_ERRNOS, lack_of_space
-
         if ex.errno not in SPACE_ERRNOS:  # pgtrain's own writes say so themselves; this is Hydra's (.hydra/)
             raise
-        _fail(f"cannot write {ex.filename or 'the run directory'}: {lack_of_space(ex, '.')}", DiskFull.exit_status)
+        _fail(f"cannot write {ex.filename or rundir.current}: {lack_of_space(ex, '.')}", DiskFull.exit_status)
     except (MemoryError, RuntimeError) as ex:
         if not _out_of_resources(ex):
             raise

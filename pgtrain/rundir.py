@@ -20,6 +20,7 @@ from pgtrain.files import Writing
 
 LOCK_NAME = "pgtrain.lock"
 _held: dict[Path, int] = {}  # run directory (resolved) -> the open lock file this process holds
+current = "the run directory"  # the run or sweep directory pgtrain.cli let Hydra create: named if Hydra's writes fail
 
 
 def holder(run_dir: Path) -> str | None:

@@ -173,7 +173,7 @@ def test_a_full_disk_ends_the_run_in_one_line_keeps_the_last_checkpoint_and_the_
     assert summary["env_steps"] >= 60000 and checkpoint.load(last)["counters"]["env_steps"] == summary["env_steps"]
 
 
-def test_evaluations_plots_and_reports_on_a_full_disk_are_one_line_and_keep_what_was_there(small_disk, tmp_path):
+def test_evaluations_plots_reports_and_new_runs_on_a_full_disk_are_one_line_and_keep_what_was_there(small_disk, tmp_path):
     run = small_disk / "sweep" / "0"
     res = run_cli(*CARTPOLE, "total_steps=3000", f"hydra.run.dir={run}", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -191,6 +191,8 @@ def test_evaluations_plots_and_reports_on_a_full_disk_are_one_line_and_keep_what
     res = run_cli(str(small_disk / "sweep"), cwd=tmp_path, module="pgtrain.report")
     one_error_line(res, "pgtrain-report", small_disk / "sweep" / "report")
     assert snapshot(run) == before  # eval.json still holds its one record; no partial file anywhere
+    res = run_cli(*CARTPOLE, "total_steps=1000", f"hydra.run.dir={small_disk / 'new'}", cwd=tmp_path)
+    one_error_line(res, "pgtrain", small_disk / "new")  # a run that cannot even start: Hydra's own files
 
 
 # ----------------------------------------------------------------------------------------------------------------------
