@@ -24,7 +24,8 @@ current = "the run directory"  # the run or sweep directory pgtrain.cli let Hydr
 
 
 def holder(run_dir: Path) -> str | None:
-    """Who holds ``run_dir`` (``pid 123 on host h: pgtrain ...``), or None when no live process does. Reads only."""
+    """Who holds ``run_dir`` (``pid 123 on host h: pgtrain ...``), or None when no live process does (or the file
+    system cannot lock). Reads only."""
     path = Path(run_dir) / LOCK_NAME
     key = Path(run_dir).resolve()
     if key in _held or not path.is_file():
@@ -35,6 +36,8 @@ def holder(run_dir: Path) -> str | None:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a shared lock is refused while a writer holds it
         except BlockingIOError:
             return _describe(os.pread(fd, 4096, 0).decode(errors="replace"))
+        except OSError:
+            return None
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
@@ -67,6 +70,11 @@ def hold(run_dir: Path) -> None:
         who = _describe(os.pread(fd, 4096, 0).decode(errors="replace"))
         os.close(fd)
         raise _busy(run_dir, who, f"wait for it to end or stop it, then pgtrain resume={run_dir}") from None
+    except OSError as ex:  # a file system without flock (Lustre mounted without -o flock): train, and say so
+        print(
+            f"pgtrain: warning: {path} cannot be locked ({ex.strerror}); nothing stops a second process from writing {run_dir}",
+            file=sys.stderr,
+        )
     try:
         with Writing(path):
             os.ftruncate(fd, 0)
