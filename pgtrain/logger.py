@@ -103,6 +103,11 @@ class Logger:
         with self.writing:
             self.writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
+    def flush(self) -> None:
+        """Hand the events written so far to the operating system (the file's buffer holds the rest)."""
+        with self.writing:
+            self.writer.flush()
+
     def abandon(self) -> None:
         """Close the event file after a write failed for lack of space, dropping what its buffer still holds (flushed
         at exit, it would fail again, in a message of its own)."""

@@ -144,6 +144,7 @@ class Workspace:
             return self._train()
         except DiskFull as ex:
             self.logger.abandon()
+            self.collector.close()  # its worker processes and threads end now, not in the interpreter's teardown
             raise DiskFull(f"{ex}; {self._kept()}") from None
 
     def _train(self) -> dict[str, Any]:
@@ -366,6 +367,7 @@ class Workspace:
             "collector_state": collector_state,  # a replay buffer when algo.save_buffer=true, else empty
             "normalization": self.normalization(),  # env.normalize_*: the statistics pgtrain-eval and videos use, frozen
         }
+        self.logger.flush()  # what was logged up to the checkpoint is on the disk before it: a resume's curve has no gap
         if periodic:
             checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)
         checkpoint.save(self.ckpt_dir / "last.pt", state)

@@ -12,9 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pgtrain import checkpoint, files, rundir, spawn
+from pgtrain.curves import load_curve
 from tests.conftest import read_summary, run_cli
 
 CARTPOLE = ["algo=a2c", "env=cartpole", "progress=false", "eval_interval=0"]
@@ -171,6 +173,9 @@ def test_a_full_disk_ends_the_run_in_one_line_keeps_the_last_checkpoint_and_the_
     assert res.returncode == 0, res.stderr[-3000:]
     summary = read_summary(run)
     assert summary["env_steps"] >= 60000 and checkpoint.load(last)["counters"]["env_steps"] == summary["env_steps"]
+    curve = load_curve(run)  # every episode once: those up to the checkpoint kept, those after it dropped and replayed
+    assert len(curve.steps) == summary["episodes"]
+    assert np.all(np.diff(curve.steps) >= 0)  # several envs may end episodes at one step
 
 
 def test_evaluations_plots_reports_and_new_runs_on_a_full_disk_are_one_line_and_keep_what_was_there(small_disk, tmp_path):
