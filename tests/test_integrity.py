@@ -17,6 +17,7 @@ import pytest
 
 from pgtrain import checkpoint, files, rundir, spawn
 from pgtrain.curves import load_curve
+from pgtrain.errors import DiskFull
 from tests.conftest import read_summary, run_cli
 
 CARTPOLE = ["algo=a2c", "env=cartpole", "progress=false", "eval_interval=0"]
@@ -176,6 +177,23 @@ def test_a_full_disk_ends_the_run_in_one_line_keeps_the_last_checkpoint_and_the_
     curve = load_curve(run)  # every episode once: those up to the checkpoint kept, those after it dropped and replayed
     assert len(curve.steps) == summary["episodes"]
     assert np.all(np.diff(curve.steps) >= 0)  # several envs may end episodes at one step
+
+
+def test_a_checkpoint_or_summary_that_does_not_fit_leaves_the_previous_one_whole(small_disk):
+    """torch's writer on a full disk (its RuntimeError from inline_container.cc) and a text file: DiskFull naming the
+    path, the previous file unchanged, no temporary file left."""
+    import torch
+
+    path, summary = small_disk / "checkpoints" / "last.pt", small_disk / "summary.json"
+    checkpoint.save(path, {"x": torch.arange(10)})
+    files.write_text(summary, "{}\n")
+    fill(small_disk, 100_000)
+    with pytest.raises(DiskFull, match=rf"^cannot write {path}: No space left on device \(ENOSPC\)$"):
+        checkpoint.save(path, {"x": torch.zeros(1_000_000)})  # 4 MB
+    with pytest.raises(DiskFull, match=rf"^cannot write {summary}: No space left on device \(ENOSPC\)$"):
+        files.write_text(summary, "x" * 1_000_000)
+    assert torch.equal(checkpoint.load(path)["x"], torch.arange(10)) and summary.read_text() == "{}\n"
+    assert sorted(p.name for p in small_disk.rglob("*")) == ["checkpoints", "filler", "last.pt", "summary.json"]
 
 
 def test_evaluations_plots_reports_and_new_runs_on_a_full_disk_are_one_line_and_keep_what_was_there(small_disk, tmp_path):
