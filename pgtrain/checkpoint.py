@@ -1,12 +1,12 @@
 """Checkpoints: state dicts, counters, RNG states, the resolved config and the pgtrain version; never pickled objects.
 
-Written to a temporary file and renamed (a half-written ``last.pt`` never exists), loaded with
+Written to a temporary file, flushed to the disk and renamed (a half-written or empty ``last.pt`` never exists, even
+after a power loss; a full disk leaves the last one as it was), loaded with
 ``torch.load(weights_only=True)`` (a checkpoint carrying a pickle payload executes nothing).
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import zipfile
@@ -28,10 +28,8 @@ def save(path: Path, state: dict[str, Any]) -> None:
     import torch
 
     state = {"format_version": FORMAT_VERSION, "pgtrain_version": pgtrain.__version__, **state}
-    with AtomicPath(path) as tmp, open(tmp, "wb") as f:
+    with AtomicPath(path) as tmp, open(tmp, "wb") as f:  # a file object: a full disk shows as OSError (pgtrain.files)
         torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """The ``pgtrain`` command: compose the Hydra config, check it, hand it to the workspace. No training logic here.
 
-Every user error leaves as one line, ``pgtrain: error: ...``, with exit status 2, before anything is written.
+Every user error leaves as one line, ``pgtrain: error: ...``, with exit status 2, before anything is written. So do a
+run directory another process is writing (status 16, pgtrain.rundir) and a write that fails for lack of space
+(status 28, pgtrain.files); docs/operations.md lists the exit statuses.
 
 Start-up: this module imports Hydra and the schemas, never torch. A command is checked (composition, types, ranges,
 algo x env) before torch loads, so ``--help`` and a refused command answer in a fraction of torch's import time; the
@@ -25,8 +27,10 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from pgtrain import rundir
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
-    from pgtrain.errors import PgtrainError
+    from pgtrain.errors import DiskFull, PgtrainError
+    from pgtrain.files import SPACE_ERRNOS, lack_of_space
     from pgtrain.messages import check_overrides, explain, job_label, run_finished, run_started, sweep_finished, sweep_started
 
     try:
@@ -78,17 +82,19 @@ class RunGuard(Callback):
 
             check(config)  # without torch: a refused command never waits for it
             _refuse_existing(Path(str(config.hydra.run.dir)))
+            rundir.current = str(config.hydra.run.dir)
             from pgtrain.workspace import prepare
 
             prepare(config)  # the device, with torch
         except PgtrainError as ex:
-            _fail(str(ex))
+            _fail(str(ex), ex.exit_status)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             _refuse_existing(Path(str(config.hydra.sweep.dir)))
+            rundir.current = str(config.hydra.sweep.dir)
         except PgtrainError as ex:
-            _fail(str(ex))
+            _fail(str(ex), ex.exit_status)
         print(sweep_started(Path(str(config.hydra.sweep.dir))), flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -96,6 +102,10 @@ class RunGuard(Callback):
 
 
 def _refuse_existing(path: Path) -> None:
+    rundir.refuse_if_held(path, "choose another directory")
+    for job in sorted(path.iterdir()) if path.is_dir() else ():  # a sweep's jobs, one of them still running
+        if job.is_dir():
+            rundir.refuse_if_held(job, "choose another directory")
     if path.exists() and any(path.iterdir()):
         raise PgtrainError(
             f"{path} already exists and holds files; pgtrain never overwrites a run: choose another directory "
@@ -120,7 +130,7 @@ def _train(cfg: DictConfig) -> float:
     try:
         summary = Workspace(cfg, run_dir, label=label, slots=slots).train()
     except PgtrainError as ex:  # leave here: an exception would make Hydra print its own "Error executing job" line
-        _fail(str(ex))
+        _fail(str(ex), ex.exit_status)
     if single:
         print("\n".join(run_finished(summary, run_dir)), flush=True)
     # the value a sweeper (Optuna) optimises; no finished episode counts as the worst return: Optuna refuses NaN and
@@ -137,6 +147,7 @@ def resume(run_dir: Path, overrides: list[str]) -> None:
     from pgtrain import checkpoint
 
     checkpoint.check_run_dir(run_dir)
+    rundir.refuse_if_held(run_dir, f"wait for it to end or stop it, then pgtrain resume={run_dir}")  # before torch loads
     last = run_dir / "checkpoints" / "last.pt"
     state = checkpoint.load(last)
     checkpoint.check_belongs(state, run_dir, last)
@@ -213,12 +224,16 @@ def main() -> None:
             return
         _train()
     except PgtrainError as ex:
-        _fail(str(ex))
+        _fail(str(ex), ex.exit_status)
     except (HydraException, OmegaConfBaseException) as ex:
         _fail(explain(ex) or f"{_hydra_message(ex)} (see pgtrain --help)")
     except KeyboardInterrupt:  # outside the training loop, whose own handler saves first (pgtrain.interrupts)
         print("pgtrain: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    except OSError as ex:
+        if ex.errno not in SPACE_ERRNOS:  # pgtrain's own writes say so themselves; this is Hydra's (.hydra/)
+            raise
+        _fail(f"cannot write {ex.filename or rundir.current}: {lack_of_space(ex, '.')}", DiskFull.exit_status)
     except (MemoryError, RuntimeError) as ex:
         if not _out_of_resources(ex):
             raise
@@ -244,9 +259,9 @@ def _out_of_resources(ex: BaseException) -> bool:
     return any(s in str(ex) for s in ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "can't start new thread"))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, status: int = PgtrainError.exit_status) -> None:
     print(f"pgtrain: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":

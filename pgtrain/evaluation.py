@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         except PgtrainError as ex:
             print(f"pgtrain-eval: error: {ex}", file=sys.stderr)
-            raise SystemExit(2) from None
+            raise SystemExit(ex.exit_status) from None
         mode = "deterministic" if report["deterministic"] else "stochastic"
         settings = f" with {' '.join(args.env_overrides)}" if args.env_overrides else ""
         print(

@@ -18,6 +18,7 @@ import numpy as np
 from tensorboard.compat.proto.summary_pb2 import Summary
 
 from pgtrain.events import EventWriter, hparams
+from pgtrain.files import Writing
 
 
 class Logger:
@@ -29,7 +30,8 @@ class Logger:
     each in its own process, draw one line each instead of overwriting one another, and its bar is cleared when done.
 
     ``purge_step`` (on resume) drops the events a previous process logged after its last checkpoint, so a resumed
-    curve has no duplicated points.
+    curve has no duplicated points. A write that fails for lack of space leaves as :class:`pgtrain.errors.DiskFull`
+    naming the event file.
     """
 
     def __init__(
@@ -43,7 +45,9 @@ class Logger:
         label: str = "",
         slots: str | None = None,
     ) -> None:
-        self.writer = EventWriter(run_dir, purge_step=purge_step)  # torch's SummaryWriter's records, without its imports
+        with Writing(run_dir):
+            self.writer = EventWriter(run_dir, purge_step=purge_step)  # torch's SummaryWriter's records, without its imports
+        self.writing = Writing(self.writer.path)
         self.total_steps = total_steps
         self.log_interval_s = log_interval_s
         self.last_line = time.perf_counter()
@@ -74,7 +78,8 @@ class Logger:
         self.shown_step = start_step
 
     def scalar(self, tag: str, value: float, step: int) -> None:
-        self.writer.add_scalar(tag, value, step)
+        with self.writing:
+            self.writer.add_scalar(tag, value, step)
 
     def accumulate(self, metrics: dict[str, float]) -> None:
         """Keep an update's metrics; :meth:`flush_metrics` writes their means."""
@@ -82,8 +87,9 @@ class Logger:
             self.pending[key].append(value)
 
     def flush_metrics(self, step: int) -> None:
-        for key, values in self.pending.items():
-            self.writer.add_scalar(key, sum(values) / len(values), step)
+        with self.writing:
+            for key, values in self.pending.items():
+                self.writer.add_scalar(key, sum(values) / len(values), step)
         self.pending.clear()
 
     def show(self, step: int, sps: float, recent_return: float | None, extra: str = "", force: bool = False) -> None:
@@ -105,10 +111,11 @@ class Logger:
 
     def hparams(self, config: dict[str, Any], metrics: dict[str, float], step: int) -> None:
         """The flattened config beside the final metrics, in the HParams tab (written into this run's own file)."""
-        for summary in hparams(config, metrics):
-            self.writer.add_summary(summary)
-        for key, value in metrics.items():
-            self.writer.add_scalar(key, value, step)
+        with self.writing:
+            for summary in hparams(config, metrics):
+                self.writer.add_summary(summary)
+            for key, value in metrics.items():
+                self.writer.add_scalar(key, value, step)
 
     def video(self, tag: str, frames: list[np.ndarray], step: int, fps: float) -> None:
         """``(H, W, 3)`` uint8 frames as an animated GIF in the Images tab (what SummaryWriter.add_video writes, without
@@ -123,7 +130,21 @@ class Logger:
         images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0)
         h, w = frames[0][::stride, ::stride].shape[:2]
         image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buf.getvalue())
-        self.writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+        with self.writing:
+            self.writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+    def flush(self) -> None:
+        """Hand the events written so far to the operating system (the file's buffer holds the rest)."""
+        with self.writing:
+            self.writer.flush()
+
+    def abandon(self) -> None:
+        """Close the event file after a write failed for lack of space, dropping what its buffer still holds (flushed
+        at exit, it would fail again, in a message of its own)."""
+        try:
+            self.writer.close()
+        except OSError:
+            pass
 
     def _emit(self) -> None:
         if self.out is not None:
@@ -139,8 +160,9 @@ class Logger:
         if self.slot_fd is not None:
             os.close(self.slot_fd)  # frees the line for the sweep's next job
             self.slot_fd = None
-        self.writer.flush()
-        self.writer.close()
+        with self.writing:
+            self.writer.flush()
+            self.writer.close()
 
 
 def claim_slot(key: str) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from pgtrain.errors import PgtrainError
-from pgtrain.files import AtomicPath
+from pgtrain.files import AtomicPath, Writing
 
 DEFAULT_FPS = 30
 
@@ -112,41 +112,48 @@ def render_fps(envs: gym.vector.VectorEnv) -> float:
 class Mp4Writer:
     """Streams RGB frames into an H.264 MP4 with the ffmpeg binary that ships inside the imageio-ffmpeg wheel.
 
-    Frames are padded to even sizes (yuv420p needs them); the file appears under its name only when complete.
+    Frames are padded to even sizes (yuv420p needs them); the file appears under its name only when complete. ffmpeg
+    speaks only of fatal errors: a full disk, which it reports in several lines, leaves as one DiskFull line.
     """
 
     def __init__(self, path: Path, fps: float) -> None:
         self.path = Path(path)
         self.fps = fps
         self.file = AtomicPath(self.path)
+        self.writing = Writing(self.path)
         self.gen: Any = None
         self.frames = 0
 
     def __call__(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
-        if self.gen is None:
-            import imageio_ffmpeg
+        with self.writing:
+            if self.gen is None:
+                import imageio_ffmpeg
 
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.size = (w + w % 2, h + h % 2)
-            self.gen = imageio_ffmpeg.write_frames(
-                str(self.file.tmp), self.size, fps=self.fps, macro_block_size=2, ffmpeg_log_level="error", quality=7
-            )
-            self.gen.send(None)
-        if (w, h) != self.size:
-            frame = np.pad(frame, ((0, self.size[1] - h), (0, self.size[0] - w), (0, 0)))
-        self.gen.send(np.ascontiguousarray(frame))
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.size = (w + w % 2, h + h % 2)
+                self.gen = imageio_ffmpeg.write_frames(
+                    str(self.file.tmp), self.size, fps=self.fps, macro_block_size=2, ffmpeg_log_level="fatal", quality=7
+                )
+                self.gen.send(None)
+            if (w, h) != self.size:
+                frame = np.pad(frame, ((0, self.size[1] - h), (0, self.size[0] - w), (0, 0)))
+            self.gen.send(np.ascontiguousarray(frame))
         self.frames += 1
 
     def close(self) -> None:
         if self.gen is None:
             raise PgtrainError(f"no frames to write into {self.path}")
-        self.gen.close()
+        with self.writing:
+            self.gen.close()
         self.file.commit()
 
     def abort(self) -> None:
         if self.gen is not None:
-            self.gen.close()
+            try:
+                self.gen.close()
+            except OSError:  # ffmpeg failed already (what is being reported): its file goes anyway
+                pass
         self.file.discard()
 
 

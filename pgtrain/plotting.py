@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         drawn = plot(groups, out, args.tag, window, args.band, args.points)
     except PgtrainError as ex:
         print(f"pgtrain-plot: error: {ex}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(ex.exit_status) from None
     if args.tag == RETURN_TAG:
         print(f"final return = {FINAL_RETURN_WORDS}, mean over a config's runs")
     for label, b in drawn:

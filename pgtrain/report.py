@@ -30,7 +30,7 @@ import numpy as np
 
 from pgtrain import files
 from pgtrain.curves import FINAL_RETURN_WORDS, FINAL_WINDOW, run_final_return
-from pgtrain.errors import PgtrainError
+from pgtrain.errors import DiskFull, PgtrainError
 from pgtrain.plotting import Group, find_runs, group_runs, plot
 
 BOOTSTRAP_RESAMPLES = 10_000
@@ -280,6 +280,8 @@ def write_report(sweep_dir: Path, out_dir: Path | None = None) -> tuple[Path, li
         ranked = [r for r in env_rows if r.finished][:MAX_CURVES]
         try:
             plot([Group(r.label, [run.path for run in r.runs]) for r in ranked], out_dir / name, window=FINAL_WINDOW)
+        except DiskFull:
+            raise
         except PgtrainError as ex:  # too few episodes for a curve: the table still answers
             print(f"pgtrain-report: no curves for {env}: {ex}", file=sys.stderr)
             continue
@@ -309,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         md, pngs, rows = write_report(args.sweep_dir, args.out)
     except PgtrainError as ex:
         print(f"pgtrain-report: error: {ex}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(ex.exit_status) from None
     print(f"final return = {FINAL_RETURN_WORDS}, mean over a config's seeds")
     for env, env_rows in _by_env(rows).items():
         print(f"{env}: {_verdict(env_rows)}".replace("**", "").replace("`", ""))

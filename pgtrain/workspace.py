@@ -1,7 +1,8 @@
 """The one training loop: collect, update, log, evaluate, checkpoint, resume.
 
 A :class:`Workspace` owns the envs, the algorithm, the collector, the logger and the counters of one run, and writes
-only inside its run directory: TensorBoard events, ``checkpoints/``, ``summary.json``.
+only inside its run directory: TensorBoard events, ``checkpoints/``, ``summary.json``. It holds the directory's lock
+(:mod:`pgtrain.rundir`) from before its first write to the end of the run: one writer per run directory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from pgtrain import checkpoint, files, resources
+from pgtrain import checkpoint, files, resources, rundir
 from pgtrain.algos import algo_class
 from pgtrain.checks import check
 from pgtrain.collectors import AsyncEpisodeCollector, Collector, EpisodeCollector, PipelinedCollector, RolloutCollector
@@ -29,7 +30,7 @@ from pgtrain.config import Config, async_batch_of
 from pgtrain.curves import FINAL_WINDOW, final_return
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.normalize import normalization_state
-from pgtrain.errors import PgtrainError
+from pgtrain.errors import DiskFull, PgtrainError
 from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
 from pgtrain.playing import evaluate
@@ -100,6 +101,7 @@ class Workspace:
         self.raw_cfg = raw_cfg
         self.cfg = cfg = prepare(raw_cfg)
         self.run_dir = Path(run_dir)
+        rundir.hold(self.run_dir)  # before anything is written: a second writer leaves here (RunBusy)
         self.ckpt_dir = self.run_dir / "checkpoints"
         torch.set_num_threads(cfg.device.torch_threads)
         self.device = resolve_device(cfg.device)
@@ -139,6 +141,16 @@ class Workspace:
     # The loop
 
     def train(self) -> dict[str, Any]:
+        """Train until ``total_steps`` env steps (see :meth:`_train`); a write that fails for lack of space ends the run
+        with :class:`DiskFull`, which names the checkpoint kept and the command that continues the run."""
+        try:
+            return self._train()
+        except DiskFull as ex:
+            self.logger.abandon()
+            self.collector.close()  # its worker processes and threads end now, not in the interpreter's teardown
+            raise DiskFull(f"{ex}; {self._kept()}") from None
+
+    def _train(self) -> dict[str, Any]:
         """Train until ``total_steps`` env steps (or the solve threshold with ``stop_on_solve``); returns the summary.
 
         A batch the budget cuts short is learnt from in a last update (what the collector holds, its ``partial_batch``;
@@ -227,7 +239,15 @@ class Workspace:
         self.logger.hparams(flat_config(self.raw_cfg), final, self.collector.env_steps)
         self.logger.close()
         self.collector.close()
+        rundir.release(self.run_dir)
         return summary
+
+    def _kept(self) -> str:
+        """What a run that cannot write any more leaves: the last checkpoint and how to go on from it."""
+        last = self.ckpt_dir / "last.pt"
+        if not last.exists():
+            return "no checkpoint had been written yet"
+        return f"the last good checkpoint {last} is kept; free some space, then: pgtrain resume={self.run_dir}"
 
     def _on_episode(self, ret: float, length: int, step: int, warmup: bool = False) -> None:
         self.episodes += 1
@@ -349,6 +369,7 @@ class Workspace:
             "collector_state": collector_state,  # a replay buffer when algo.save_buffer=true, else empty
             "normalization": self.normalization(),  # env.normalize_*: the statistics pgtrain-eval and videos use, frozen
         }
+        self.logger.flush()  # what was logged up to the checkpoint is on the disk before it: a resume's curve has no gap
         if periodic:
             checkpoint.save(self.ckpt_dir / f"step_{self.collector.env_steps}.pt", state)
         checkpoint.save(self.ckpt_dir / "last.pt", state)
