@@ -56,7 +56,8 @@ def test_a_second_writer_is_refused_in_one_line_before_writing_and_a_killed_hold
         locks = lambda: [p for p in sweep.glob(f"*/{rundir.LOCK_NAME}") if f"pid={holder.pid}\n" in p.read_text()]  # noqa: E731
         wait_for(lambda: sweep.is_dir() and locks(), 120, "the job to hold its lock", holder)
         run = locks()[0].parent
-        wait_for(lambda: (run / "checkpoints" / "last.pt").is_file(), 120, "the first checkpoint", holder)
+        # the summary is written right after the checkpoint: wait for both
+        wait_for(lambda: (run / "summary.json").is_file(), 120, "the first checkpoint and summary", holder)
         os.kill(holder.pid, signal.SIGSTOP)  # it keeps the lock and writes nothing while the directory is compared
         before = snapshot(sweep)
         who = f"(pid {holder.pid} on host {socket.gethostname()}: "
