@@ -336,11 +336,10 @@ def page(data: dict[str, dict]) -> str:
             cells = readme_row(row, recs)
             out += [_table(["pgtrain", "peer in the same run", "ratio", "seeds", "date, machine"], [cells[2:]]), ""]
             out += [seed_table(f), ""]
-            cmds = sorted({r["command"] for r in recs if r.get("command")})
-            out += [
-                "Reproduce: " + "; ".join(f"`{c}`" for c in cmds) + f" (result files: {', '.join(f'`{s}.json`' for s in row.stems)}).",
-                "",
-            ]
+            ran = sorted({r["command"] for r in recs if r.get("command")})
+            files = ", ".join(f"`{s}.json`" for s in row.stems)
+            as_run = "; ".join(f"`{c}`" for c in ran)
+            out += [f"Reproduce: `{command_cell(row, recs)}` (as run: {as_run}; result files: {files}).", ""]
     tp = data[THROUGHPUT]
     out += [
         "## Pong training speed against the raw emulators",
