@@ -215,7 +215,7 @@ TASKS: dict[str, Task] = {
         Task("pendulum-td3", "Pendulum-v1, TD3", "td3", "pendulum", "SB3 TD3", "RL Zoo (Pendulum-v1)", 10, -200.0,
              ZOO_TD3_PENDULUM["n_timesteps"], 300.0, 600),
         # cap: twice RL Zoo's 1M env steps, whose figure is a deterministic evaluation: neither side's last-100 *training*
-        # mean reaches 200 within 1M (seed 0), both sides' did within 1.26M on 5 seeds (docs/BENCHMARKS.md); 2,400 s
+        # mean reaches 200 within 1M (seed 0), both sides' did within 1.26M on 5 seeds (docs/lab_log.md); 2,400 s
         # holds SB3's 2M at about 1,300 env steps/s. quick: one rollout of 16 x 1,024 env steps and its update on each
         # side (pgtrain refuses a budget below one)
         Task("lunarlander-ppo", "LunarLander-v3, PPO", "ppo", "lunarlander", "SB3 PPO", "RL Zoo (LunarLander-v2)", 100, 200.0,
@@ -224,11 +224,11 @@ TASKS: dict[str, Task] = {
         # 1,000 quick steps: one whole episode, no update (learning starts at 10k)
         Task("halfcheetah-td3", "HalfCheetah-v5, TD3", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
-        # the same task with pgtrain on lean settings of its own (issue 18's wall-time target): 128x128 networks and
+        # the same task with pgtrain on lean settings of its own (for the least wall time): 128x128 networks and
         # minibatches of 64 (a sixth of the floating-point work of a gradient step), SB3 unchanged on RL Zoo's
         Task("halfcheetah-td3-lean", "HalfCheetah-v5, TD3 (pgtrain lean)", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10,
              None, 50_000, 3600.0, 1_000, default=False, overrides=("algo.hidden_sizes=[128,128]", "algo.batch_size=64")),
-        # the same budget for SAC (issue 19: the returns at equal env steps beside SB3's)
+        # the same budget for SAC: the returns at equal env steps beside SB3's
         Task("halfcheetah-sac", "HalfCheetah-v5, SAC", "sac", "halfcheetah", "SB3 SAC", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
         # PPO learns more slowly per env step than the replay methods: a budget of 200k (RL Zoo: 1M; here each side's
