@@ -64,7 +64,7 @@ ROWS: tuple[Row, ...] = (
     Row("SAC", "HalfCheetah-v5", "SAC, HalfCheetah-v5, 50k steps",
         ("halfcheetah-sac_2026-12-01", "halfcheetah-sac_2026-12-01_2", "halfcheetah-sac_2026-12-01_3")),
 )  # fmt: skip
-THROUGHPUT = "pong-reinforce-throughput_2026-12-02_2"
+THROUGHPUT = ("pong-reinforce-throughput_2026-12-02", "pong-reinforce-throughput_2026-12-02_2")
 LECTURE_PONG = ("pong-reinforce_2026-12-02_3", "pong-reinforce_2026-11-30_4")  # the README's sentence on Pong
 PPO_PONG = "pong-ppo_2026-12-01_4"
 ALGO_ORDER = ("REINFORCE", "A2C", "PPO", "DDPG", "TD3", "SAC")
@@ -350,18 +350,26 @@ def page(data: dict[str, dict]) -> str:
             files = ", ".join(f"`{s}.json`" for s in row.stems)
             as_run = "; ".join(f"`{c}`" for c in ran)
             out += [f"Reproduce: `{command_cell(row, recs)}` (as run: {as_run}; result files: {files}).", ""]
-    tp = data[THROUGHPUT]
+    tps = load(THROUGHPUT, data)
+    rows = []
+    for tp in tps:
+        for r in tp["runs"]:
+            anyenv = tp.get("emulator_any_envs_sps")
+            rows.append([
+                f"`{r['variant']}`" if r["variant"] else "the preset", f"{r['train_sps']:,.0f}", f"{tp['emulator_sps']:,.0f}", f"{r['ratio_emulator']:.1%}",
+                f"{anyenv:,.0f}" if anyenv else "—", f"{r['train_sps'] / anyenv:.1%}" if anyenv else "—", machine_cell([tp]),
+            ])  # fmt: skip
     out += [
         "## Pong training speed against the raw emulators",
         "",
-        f"Protocol: {protocol_line(tp['protocol'])}; the denominator is the fastest raw form of ale-py's vector env with "
-        "random actions (lockstep or async batches), measured in the same run, medians of the rounds.",
+        f"Protocol: {protocol_line(tps[0]['protocol'])}; the denominator is the fastest raw form of ale-py's vector env "
+        "with random actions (lockstep or async batches) at the preset's number of envs, and where measured at any number of "
+        "envs (`--raw-envs`), in the same run; medians of the rounds.",
         "",
-        _table(["variant", "training env steps/s", "raw emulators, env steps/s", "ratio", "date, machine"],
-               [[f"`{r['variant'] or 'the preset'}`", f"{r['train_sps']:,.0f}", f"{tp['emulator_sps']:,.0f}",
-                 f"{r['ratio_emulator']:.1%}", machine_cell([tp])] for r in tp["runs"]]),
+        _table(["variant", "training env steps/s", "raw, the preset's envs", "ratio", "raw, any env count", "ratio", "date, machine"], rows),
         "",
-        f"Reproduce: `{tp['command']}` (result file `{THROUGHPUT}.json`).",
+        "Reproduce: " + "; ".join(f"`{tp['command']}`" for tp in tps)
+        + " (result files: " + ", ".join(f"`{stem}.json`" for stem in THROUGHPUT) + ").",
         "",
         "## Every result file",
         "",
