@@ -355,9 +355,11 @@ def page(data: dict[str, dict]) -> str:
     for tp in tps:
         for r in tp["runs"]:
             anyenv = tp.get("emulator_any_envs_sps")
+            variant = f"`{r['variant']}`" if r["variant"] else "the preset"
+            ratio_any = f"{r['train_sps'] / anyenv:.1%}" if anyenv else "—"
             rows.append([
-                f"`{r['variant']}`" if r["variant"] else "the preset", f"{r['train_sps']:,.0f}", f"{tp['emulator_sps']:,.0f}", f"{r['ratio_emulator']:.1%}",
-                f"{anyenv:,.0f}" if anyenv else "—", f"{r['train_sps'] / anyenv:.1%}" if anyenv else "—", machine_cell([tp]),
+                variant, f"{r['train_sps']:,.0f}", f"{tp['emulator_sps']:,.0f}", f"{r['ratio_emulator']:.1%}",
+                f"{anyenv:,.0f}" if anyenv else "—", ratio_any, machine_cell([tp]),
             ])  # fmt: skip
     out += [
         "## Pong training speed against the raw emulators",
@@ -366,7 +368,8 @@ def page(data: dict[str, dict]) -> str:
         "with random actions (lockstep or async batches) at the preset's number of envs, and where measured at any number of "
         "envs (`--raw-envs`), in the same run; medians of the rounds.",
         "",
-        _table(["variant", "training env steps/s", "raw, the preset's envs", "ratio", "raw, any env count", "ratio", "date, machine"], rows),
+        _table(["variant", "training env steps/s", "raw, the preset's envs", "ratio", "raw, any env count", "ratio",
+                "date, machine"], rows),
         "",
         "Reproduce: " + "; ".join(f"`{tp['command']}`" for tp in tps)
         + " (result files: " + ", ".join(f"`{stem}.json`" for stem in THROUGHPUT) + ").",
