@@ -33,7 +33,7 @@ finishes the rollout it is in, up to ``n_envs * n_steps - 1`` env steps past the
 env steps per second); HalfCheetah 50,000 for TD3 and SAC, 200,000 for PPO (``--steps`` changes it; RL Zoo trains 1M, which SB3's TD3 would
 take about four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall-s``).
 
-    python scripts/bench_peers.py                                   # the default set, seeds 0-4: about 20-27 minutes on 2 quiet cores
+    python scripts/bench_peers.py                                   # the default set, seeds 0-4
     python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
     python scripts/bench_peers.py --tasks lunarlander-ppo --steps 2000000 --max-wall-s 2400
     python scripts/bench_peers.py --tasks halfcheetah-td3 halfcheetah-sac halfcheetah-ppo
@@ -214,14 +214,13 @@ TASKS: dict[str, Task] = {
              ZOO_SAC_PENDULUM["n_timesteps"], 300.0, 600),
         Task("pendulum-td3", "Pendulum-v1, TD3", "td3", "pendulum", "SB3 TD3", "RL Zoo (Pendulum-v1)", 10, -200.0,
              ZOO_TD3_PENDULUM["n_timesteps"], 300.0, 600),
-        # cap: twice RL Zoo's 1M env steps, whose figure is a deterministic evaluation: neither side's last-100 *training*
-        # mean reaches 200 within 1M (seed 0), both sides' did within 1.26M on 5 seeds (docs/lab_log.md); 2,400 s
-        # holds SB3's 2M at about 1,300 env steps/s. quick: one rollout of 16 x 1,024 env steps and its update on each
-        # side (pgtrain refuses a budget below one)
+        # cap: twice RL Zoo's 1M env steps, whose figure is a deterministic evaluation: the last-100 *training* mean needs
+        # more (docs/lab_log.md). quick: one rollout of 16 x 1,024 env steps and its update on each side (pgtrain refuses
+        # a budget below one)
         Task("lunarlander-ppo", "LunarLander-v3, PPO", "ppo", "lunarlander", "SB3 PPO", "RL Zoo (LunarLander-v2)", 100, 200.0,
              2 * ZOO_PPO_LUNARLANDER["n_timesteps"], 2400.0, 16_384, default=False),
-        # a fixed budget, not RL Zoo's 1M steps (SB3's TD3 runs about 70 env steps/s here: 1M would take four hours);
-        # 1,000 quick steps: one whole episode, no update (learning starts at 10k)
+        # a fixed budget, not RL Zoo's 1M steps (hours for SB3's TD3 on 2 cores); 1,000 quick steps: one whole episode,
+        # no update (learning starts at 10k)
         Task("halfcheetah-td3", "HalfCheetah-v5, TD3", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
         # the same task with pgtrain on lean settings of its own (for the least wall time): 128x128 networks and
@@ -231,8 +230,8 @@ TASKS: dict[str, Task] = {
         # the same budget for SAC: the returns at equal env steps beside SB3's
         Task("halfcheetah-sac", "HalfCheetah-v5, SAC", "sac", "halfcheetah", "SB3 SAC", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
-        # PPO learns more slowly per env step than the replay methods: a budget of 200k (RL Zoo: 1M; here each side's
-        # 20 epochs of 64-step minibatches run at about 500 env steps/s). quick: two 512-step rollouts and their updates
+        # PPO learns more slowly per env step than the replay methods: a budget of 200k (RL Zoo: 1M, hours for 20 epochs
+        # of 64-step minibatches on 2 cores). quick: two 512-step rollouts and their updates
         Task("halfcheetah-ppo", "HalfCheetah-v5, PPO", "ppo", "halfcheetah", "SB3 PPO", "RL Zoo (HalfCheetah-v3)", 10, None,
              200_000, 3600.0, 1_024, default=False),
     )
