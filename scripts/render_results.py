@@ -65,6 +65,7 @@ ROWS: tuple[Row, ...] = (
         ("halfcheetah-sac_2026-12-01", "halfcheetah-sac_2026-12-01_2", "halfcheetah-sac_2026-12-01_3")),
 )  # fmt: skip
 THROUGHPUT = ("pong-reinforce-throughput_2026-12-02", "pong-reinforce-throughput_2026-12-02_2")
+ENVS = ("envs_2026-11-30", "envs_2026-11-30_2")  # the env-speed table
 LECTURE_PONG = ("pong-reinforce_2026-12-02_3", "pong-reinforce_2026-11-30_4")  # the README's sentence on Pong
 PPO_PONG = "pong-ppo_2026-12-01_4"
 ALGO_ORDER = ("REINFORCE", "A2C", "PPO", "DDPG", "TD3", "SAC")
@@ -373,6 +374,16 @@ def page(data: dict[str, dict]) -> str:
         "",
         "Reproduce: " + "; ".join(f"`{tp['command']}`" for tp in tps)
         + " (result files: " + ", ".join(f"`{stem}.json`" for stem in THROUGHPUT) + ").",
+        "",
+        "## Env steps per second, random actions",
+        "",
+        "`python scripts/bench_envs.py`: pgtrain's vector envs, 8 envs, random actions, each vectorisation (`sync`: every env "
+        "in the main process; `async`: a subprocess per env; `ale`: ale-py's thread pool); the better of the repeats.",
+        "",
+        _table(["env", "sync", "async", "ale", "load average", "date, machine"],
+               [[env_id, *(f"{sps[m]:,.0f}" if m in sps else "—" for m in ("sync", "async", "ale")),
+                 str(rec["protocol"].get("load_average", "—")), machine_cell([rec])]
+                for rec in load(ENVS, data) for env_id, sps in rec["steps_per_second"].items()]),
         "",
         "## Every result file",
         "",
