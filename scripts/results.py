@@ -17,8 +17,8 @@ Every benchmark script in ``scripts/`` writes its run through :func:`write`, so 
     peer        the peer's name, settings and per-seed figures from the same run, or ``null``
     notes       one line on anything the figures hold only under (``null`` when none)
 
-Files converted from the earlier reports in docs/ add ``recorded_in``: the commit and file that first held the
-figures; their ``commit`` is the one the run names, or ``null`` where it named none.
+Files converted from the earlier reports in docs/ add ``recorded_in``: the file that held the figures and its last
+commit; their ``commit`` is the one the run named, or ``null`` where it named none.
 
 Kinds add their own figures beside these keys. This module imports neither pgtrain nor torch, so it describes the
 machine the same way for every script.
