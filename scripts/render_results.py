@@ -246,9 +246,8 @@ def readme_block(data: dict[str, dict]) -> str:
                 f"({_k(seed['env_steps'])} env steps, seed {seed['seed']}, {machine_cell([rec])})")  # fmt: skip
 
     note = textwrap.fill(
-        "Solve tasks: wall seconds of the training loop to the threshold (CartPole: last-100 mean 475; Pendulum: last-10 "
-        "mean −200; LunarLander: last-100 mean 200), median (min–max) over the seeds that reached it; budget tasks: the "
-        "last-10 training mean at the end; Pong: the last-100 training mean and 20 evaluation games (argmax actions).",
+        "Times: the training loop's wall seconds to the threshold (last-100 mean 475 on CartPole, 200 on LunarLander; "
+        "last-10 mean −200 on Pendulum), median (range); returns: the last-10 training mean at the end of the budget.",
         width=120, break_on_hyphens=False, break_long_words=False,
     )  # fmt: skip
     pong = textwrap.fill(
