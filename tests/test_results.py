@@ -106,3 +106,32 @@ def test_median_range_and_seed_cells(render):
     assert render.median_range([5.0], ".1f") == "5.0"
     assert render.median_range([], ".1f") == "—"
     assert render.seeds_cell([4, 2, 3, 0, 1]) == "0-4" and render.seeds_cell([1]) == "1" and render.seeds_cell([0, 2]) == "0, 2"
+
+
+def test_a_benchmark_script_writes_its_run_as_a_result_file(results, tmp_path):
+    """scripts/bench_envs.py end to end, tiny: the result file lands in the folder given, named by task and date, with the
+    envelope, the command as typed and the figures."""
+    import subprocess
+
+    cmd = [
+        "scripts/bench_envs.py",
+        "--ids",
+        "CartPole-v1",
+        "--modes",
+        "sync",
+        "--seconds",
+        "0.1",
+        "--repeats",
+        "1",
+        "--json",
+        str(tmp_path),
+    ]
+    res = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (path,) = tmp_path.glob("*.json")
+    assert re.fullmatch(r"envs_\d{4}-\d{2}-\d{2}\.json", path.name)
+    rec = json.loads(path.read_text())
+    assert set(results.ENVELOPE) <= set(rec) and rec["kind"] == "envs"
+    assert rec["command"] == "python " + " ".join(cmd) and rec["protocol"]["num_envs"] == 8
+    assert rec["steps_per_second"]["CartPole-v1"]["sync"] > 0
+    assert rec["machine"]["cores"] >= 1 and rec["versions"]["gymnasium"]
