@@ -275,8 +275,14 @@ def protocol_line(p: dict[str, Any]) -> str:
         parts.append("reward clipping" if p["reward_clipping"] else "no reward clipping")
     if p.get("solve_threshold") is not None:
         parts.append(f"threshold: mean of the last {p['solve_window']} training episodes ≥ {p['solve_threshold']:g}")
-    if p.get("budget_env_steps"):
+    if p.get("budget_env_steps") and p.get("solve_threshold") is None:
+        parts.append(f"a fixed budget of {p['budget_env_steps']:,} env steps on both sides")
+        if p.get("env_id") != "ALE/Pong-v5":
+            parts.append(f"return: mean of the last {p.get('solve_window', 100)} training episodes at the end")
+    elif p.get("budget_env_steps"):
         parts.append(f"cap {p['budget_env_steps']:,} env steps")
+    if p.get("peer_env_id"):
+        parts.append(f"the peer on `{p['peer_env_id']}`")
     if p.get("minutes"):
         parts.append(f"{p['minutes']:g} minutes of training")
     if p.get("eval_episodes"):
