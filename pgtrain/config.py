@@ -329,7 +329,7 @@ class DeviceConfig:
     name: DeviceName = DeviceName.auto  # auto = cuda when present, else cpu
     torch_threads: int = 1  # torch intra-op threads; small networks on few cores are fastest with 1
     # torch intra-op threads during each update (0 = torch_threads): PPO's envs idle while it learns from a rollout, so
-    # its update may take the cores the emulators use while collecting (Pong's CNN: docs/BENCHMARKS.md, "Torch threads")
+    # its update may take the cores the emulators use while collecting (Pong's CNN: docs/lab_log.md, "Torch threads")
     update_threads: int = 0
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@
 Each async batch of 8 to 16 Pong frames goes through the lecture preprocessing, a search for the difference frames'
 nonzero pixels and the policy's sparse first layer before the emulators get their next actions. In numpy and torch
 that is a few dozen calls on small arrays, each paying microseconds of fixed cost; on 2 cores the main thread's CPU
-is taken from the emulator threads (docs/BENCHMARKS.md, "Throughput"). Each function here is one pass in compiled
+is taken from the emulator threads (docs/lab_log.md, "Throughput"). Each function here is one pass in compiled
 code, with the same results as the numpy forms it stands in for (tested against them):
 
 - :func:`lecture_diff_grey`: :func:`pgtrain.envs.pong.lecture_frame_grey` of a batch of grey screens, minus each

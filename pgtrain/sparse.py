@@ -163,7 +163,7 @@ class SparseFrameConv(nn.Conv2d):
     x[b, r, s]: a pixel lies in at most ceil(kernel/stride)^2 windows (4 for the 2013 DQN's 8x8 kernels at stride 4), so
     each nonzero pixel adds one kernel entry's ``out_channels`` weights to each of them. The lecture's difference frames
     have ~0.5 % nonzero pixels: the first convolution's forward and backward cost a few percent of the dense ones, and
-    the layer was most of a PPO or A2C update's time on Pong (docs/BENCHMARKS.md). Denser batches: the dense convolution.
+    the layer was most of a PPO or A2C update's time on Pong (docs/lab_log.md). Denser batches: the dense convolution.
     """
 
     def __init__(self, side: int, out_channels: int, kernel_size: int, stride: int, max_density: float = 0.05) -> None:
@@ -178,7 +178,7 @@ class SparseFrameConv(nn.Conv2d):
         """``x`` ``(B, side * side)``, dense or a sparse COO tensor with coalesced indices -> ``(B, out_channels, O, O)``.
 
         Acting (no gradients, at most ``DENSE_ACT_MAX_BATCH`` frames): the dense convolution, cheaper there than
-        gathering the windows of the nonzero pixels (about half the time for 8 frames; docs/BENCHMARKS.md)."""
+        gathering the windows of the nonzero pixels (about half the time for 8 frames; docs/lab_log.md)."""
         if len(x) > DENSE_ACT_MAX_BATCH or (torch.is_grad_enabled() and self.weight.requires_grad):
             entries = _sparse_entries(x, self.max_density)
             if entries is not None:

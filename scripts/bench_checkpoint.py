@@ -7,15 +7,12 @@ fresh run of pgtrain's own Workspace, built from the config of ``pgtrain ARGS`` 
 
     python scripts/bench_checkpoint.py                                   # CartPole and Pong, 50 saves each way
     python scripts/bench_checkpoint.py --saves 10 --dir /mnt/nfs/tmp     # on another file system
-    python scripts/bench_checkpoint.py --json benchmarks/results/checkpoint_fsync_<date>.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -30,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pgtrain import files  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
+
 from pgtrain.cli import CONFIG_DIR  # noqa: E402
 
 CASES = {  # name -> pgtrain overrides
@@ -84,20 +85,11 @@ def _stats(ms: list[float]) -> dict[str, float]:
     }
 
 
-def machine(where: Path) -> dict[str, object]:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+def file_system(where: Path) -> dict[str, str]:
+    """The file system the runs are written to: its type, device and mount point."""
     mount = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE,TARGET", "--target", str(where)], capture_output=True, text=True)
     fstype, source, target = (mount.stdout.split() + ["?", "?", "?"])[:3]
-    return {
-        "cpu": cpu,
-        "avx512": any(f.startswith("avx512") for f in flags),
-        "cores": os.cpu_count(),
-        "file_system": fstype,
-        "device": source,
-        "mount_point": target,
-        "python": platform.python_version(),
-    }
+    return {"file_system": fstype, "device": source, "mount_point": target}
 
 
 def main() -> None:
@@ -106,36 +98,43 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds the saves are split into (default: 5)")
     p.add_argument("--dir", type=Path, default=ROOT / "runs", help="where the runs are written (default: runs/)")
     p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES), help="which runs to save")
-    p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    p.add_argument("--json", type=Path, default=None, help="result file or folder (default: benchmarks/results/)")
     args = p.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result: dict[str, object] = {
-        "task": "cost of flushing a checkpoint to the disk (fsync of each file before its rename, of the directory after)",
-        "command": "python "
-        + " ".join([str(Path(sys.argv[0]).relative_to(ROOT) if Path(sys.argv[0]).is_absolute() else sys.argv[0]), *sys.argv[1:]]),
-        "commit": commit,
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": machine(args.dir),
-        "load_average_before": os.getloadavg(),
-        "protocol": f"Workspace.save() (last.pt + summary.json) of a fresh run, {args.saves} saves with and {args.saves} "
-        f"without the flushes, alternating in {args.rounds} rounds, one process",
-        "cases": {},
-    }
+    command = "python " + " ".join(
+        [str(Path(sys.argv[0]).relative_to(ROOT) if Path(sys.argv[0]).is_absolute() else sys.argv[0]), *sys.argv[1:]]
+    )
+    load_before = os.getloadavg()
+    cases: dict[str, dict[str, object]] = {}
     for name in args.cases:
-        result["cases"][name] = {"overrides": CASES[name], **time_saves(CASES[name], args.saves, args.rounds, args.dir)}
-        case = result["cases"][name]
+        cases[name] = case = {"overrides": CASES[name], **time_saves(CASES[name], args.saves, args.rounds, args.dir)}
         print(
             f"{name}: {case['checkpoint_bytes'] / 1e6:.2f} MB; median {case['with_fsync_ms']['median']:.1f} ms with fsync, "
             f"{case['without_fsync_ms']['median']:.1f} ms without ({case['added_ms_median']:+.1f} ms per checkpoint)"
         )
-    result["load_average_after"] = os.getloadavg()
-    busiest = max(*result["load_average_before"], *result["load_average_after"])
-    result["machine_busy"] = busiest > (os.cpu_count() or 1)  # other jobs shared the cores: compare only within this file
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    load_after = os.getloadavg()
+    busy = max(*load_before, *load_after) > (os.cpu_count() or 1)  # other jobs shared the cores: compare only within this file
+    protocol = {
+        "what": "Workspace.save() (last.pt + summary.json) of a fresh run",
+        "saves_each_way": args.saves,
+        "rounds": args.rounds,
+        "alternating": True,
+        **file_system(args.dir),
+    }
+    rec = results.record(
+        "checkpoint-fsync",
+        "Cost of flushing a checkpoint to the disk",
+        "io",
+        command,
+        protocol,
+        seeds=[],
+        notes="machine busy: other jobs shared the cores" if busy else None,
+        cases=cases,
+        load_average_before=load_before,
+        load_average_after=load_after,
+        machine_busy=busy,
+    )
+    print(f"wrote {results.write(rec, args.json)}")
 
 
 if __name__ == "__main__":

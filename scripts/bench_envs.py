@@ -4,16 +4,24 @@
     python scripts/bench_envs.py --ids Acrobot-v1 --num-envs 16 --seconds 5
 
 Each (id, mode) is measured ``--repeats`` times, alternating, so that a change of load hits both alike; the best is
-reported. ALE games (``ALE/...``) run through env=atari's AtariVectorEnv (mode ``ale``).
+reported. ALE games (``ALE/...``) run through env=atari's AtariVectorEnv (mode ``ale``). The figures go to a result
+file (scripts/results.py's envelope): ``--json`` (a file, or a folder for ``envs_<date>.json``), by default
+benchmarks/results/.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
+from pathlib import Path
 
 from pgtrain.config import AtariConfig, EnvConfig
 from pgtrain.envs import make_vec_env
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
 
 
 def steps_per_second(cfg: EnvConfig, num_envs: int, seconds: float) -> float:
@@ -39,18 +47,25 @@ def main() -> None:
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--json", type=Path, help="the result file, or its folder (default benchmarks/results/)")
     args = p.parse_args()
+    figures: dict[str, dict[str, float]] = {}
     for env_id in args.ids:
         if env_id.startswith("ALE/"):
-            configs = {"ale": AtariConfig(name="atari", id=env_id, action_type="discrete")}
+            configs = {"ale": AtariConfig(name="atari", id=env_id, action_type="discrete", solve_window=100)}
         else:
-            configs = {m: EnvConfig(name="gym", id=env_id, vectorization=m) for m in args.modes}
+            configs = {m: EnvConfig(name="gym", id=env_id, vectorization=m, solve_window=100) for m in args.modes}
         best = {m: 0.0 for m in configs}
         for _ in range(args.repeats):
             for mode, cfg in configs.items():
                 best[mode] = max(best[mode], steps_per_second(cfg, args.num_envs, args.seconds))
         line = ", ".join(f"{m} {v:,.0f}" for m, v in best.items())
         print(f"{env_id} x{args.num_envs}: {line} env steps/s", flush=True)
+        figures[env_id] = best
+    protocol = {"num_envs": args.num_envs, "seconds": args.seconds, "repeats": args.repeats, "actions": "uniformly random"}
+    command = shlex.join(["python", "scripts/bench_envs.py", *sys.argv[1:]])
+    rec = results.record("envs", "Env steps per second, random actions", "envs", command, protocol, [], steps_per_second=figures)
+    print(f"wrote {results.write(rec, args.json)}")
 
 
 if __name__ == "__main__":

@@ -33,23 +33,25 @@ finishes the rollout it is in, up to ``n_envs * n_steps - 1`` env steps past the
 env steps per second); HalfCheetah 50,000 for TD3 and SAC, 200,000 for PPO (``--steps`` changes it; RL Zoo trains 1M, which SB3's TD3 would
 take about four hours to run here; SAC likewise), wall cap 3,600 s (``--max-wall-s``).
 
-    python scripts/bench_peers.py                                   # the default set, seeds 0-4: about 20-27 minutes on 2 quiet cores
+    python scripts/bench_peers.py                                   # the default set, seeds 0-4
     python scripts/bench_peers.py --tasks cartpole-a2c --seeds 0 1  # a subset
-    python scripts/bench_peers.py --tasks lunarlander-ppo --seeds 0 1 2 3 4 --out docs/bench_peers_lunarlander
-    python scripts/bench_peers.py --tasks halfcheetah-td3 --seeds 0 1 2 3 4 --out docs/bench_peers_halfcheetah
-    python scripts/bench_peers.py --tasks halfcheetah-td3-lean --seeds 0 1 2 3 4 --out docs/bench_peers_halfcheetah_lean
-    python scripts/bench_peers.py --tasks halfcheetah-sac --seeds 0 1 --out docs/bench_peers_halfcheetah_sac_s01
-    python scripts/bench_peers.py --tasks halfcheetah-ppo --seeds 0 1 2 --out docs/bench_peers_halfcheetah_ppo_s012
+    python scripts/bench_peers.py --tasks lunarlander-ppo --steps 2000000 --max-wall-s 2400
+    python scripts/bench_peers.py --tasks halfcheetah-td3 halfcheetah-sac halfcheetah-ppo
+    python scripts/bench_peers.py --tasks halfcheetah-sac --seeds 0 1   # a long task's seeds over several runs
     python scripts/bench_peers.py --quick                           # every task, tiny budgets, seed 0, both sides (CI)
 
 The default set leaves out the long tasks (lunarlander-ppo, halfcheetah-td3[-lean], halfcheetah-sac, halfcheetah-ppo: hours
 each with 5 seeds); name them.
 
-Output: ``<out>.md`` (the command, the machine, tables of medians with min-max over seeds: threshold tasks with the
-ratios peer/pgtrain; fixed-budget tasks with the ratios peer/pgtrain of wall s and env steps/s and pgtrain/peer of the
-return at the end; a per-seed table), ``<out>.png`` (running mean of training returns against wall-clock seconds, per
-task, both sides; Pong: env steps/s) and ``<out>.json`` (every per-seed figure, each task's caps). ``--out`` defaults
-to docs/bench_peers (full runs) and runs/bench_peers_quick (``--quick``, so CI never overwrites the committed figures).
+Output: one result file per task, ``<task>_<date>.json`` (scripts/results.py: command, commit, date, machine, versions,
+protocol, both sides' per-seed figures and curves) in ``--results`` (default benchmarks/results/; with ``--quick``, the
+folder of ``--out``, so CI never writes beside the published figures); and a report of the whole run: ``<out>.md`` (the
+command, the machine, tables of medians with min-max over seeds: threshold tasks with the ratios peer/pgtrain;
+fixed-budget tasks with the ratios peer/pgtrain of wall s and env steps/s and pgtrain/peer of the return at the end; a
+per-seed table), ``<out>.png`` (running mean of training returns against wall-clock seconds, per task, both sides;
+Pong: env steps/s) and ``<out>.json`` (every per-seed figure, each task's caps). ``--out`` defaults to
+runs/bench_peers (full runs) and runs/bench_peers_quick (``--quick``). ``python scripts/render_results.py`` then
+rebuilds the README's table and docs/benchmarks.md from benchmarks/results/.
 
 Needs the optional group ``bench``: ``pip install -e '.[bench]'`` (stable-baselines3, tianshou).
 
@@ -61,8 +63,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -70,14 +70,18 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from pgtrain import spawn
 from pgtrain.tags import RETURN_TAG, SOLVED_TAG
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results as result_files  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+ENV_IDS = {"cartpole": "CartPole-v1", "pendulum": "Pendulum-v1", "pong": "ALE/Pong-v5", "lunarlander": "LunarLander-v3",
+           "halfcheetah": "HalfCheetah-v5"}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -210,25 +214,24 @@ TASKS: dict[str, Task] = {
              ZOO_SAC_PENDULUM["n_timesteps"], 300.0, 600),
         Task("pendulum-td3", "Pendulum-v1, TD3", "td3", "pendulum", "SB3 TD3", "RL Zoo (Pendulum-v1)", 10, -200.0,
              ZOO_TD3_PENDULUM["n_timesteps"], 300.0, 600),
-        # cap: twice RL Zoo's 1M env steps, whose figure is a deterministic evaluation: neither side's last-100 *training*
-        # mean reaches 200 within 1M (seed 0), both sides' did within 1.26M on 5 seeds (docs/BENCHMARKS.md); 2,400 s
-        # holds SB3's 2M at about 1,300 env steps/s. quick: one rollout of 16 x 1,024 env steps and its update on each
-        # side (pgtrain refuses a budget below one)
+        # cap: twice RL Zoo's 1M env steps, whose figure is a deterministic evaluation: the last-100 *training* mean needs
+        # more (docs/lab_log.md). quick: one rollout of 16 x 1,024 env steps and its update on each side (pgtrain refuses
+        # a budget below one)
         Task("lunarlander-ppo", "LunarLander-v3, PPO", "ppo", "lunarlander", "SB3 PPO", "RL Zoo (LunarLander-v2)", 100, 200.0,
              2 * ZOO_PPO_LUNARLANDER["n_timesteps"], 2400.0, 16_384, default=False),
-        # a fixed budget, not RL Zoo's 1M steps (SB3's TD3 runs about 70 env steps/s here: 1M would take four hours);
-        # 1,000 quick steps: one whole episode, no update (learning starts at 10k)
+        # a fixed budget, not RL Zoo's 1M steps (hours for SB3's TD3 on 2 cores); 1,000 quick steps: one whole episode,
+        # no update (learning starts at 10k)
         Task("halfcheetah-td3", "HalfCheetah-v5, TD3", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
-        # the same task with pgtrain on lean settings of its own (issue 18's wall-time target): 128x128 networks and
+        # the same task with pgtrain on lean settings of its own (for the least wall time): 128x128 networks and
         # minibatches of 64 (a sixth of the floating-point work of a gradient step), SB3 unchanged on RL Zoo's
         Task("halfcheetah-td3-lean", "HalfCheetah-v5, TD3 (pgtrain lean)", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10,
              None, 50_000, 3600.0, 1_000, default=False, overrides=("algo.hidden_sizes=[128,128]", "algo.batch_size=64")),
-        # the same budget for SAC (issue 19: the returns at equal env steps beside SB3's)
+        # the same budget for SAC: the returns at equal env steps beside SB3's
         Task("halfcheetah-sac", "HalfCheetah-v5, SAC", "sac", "halfcheetah", "SB3 SAC", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
-        # PPO learns more slowly per env step than the replay methods: a budget of 200k (RL Zoo: 1M; here each side's
-        # 20 epochs of 64-step minibatches run at about 500 env steps/s). quick: two 512-step rollouts and their updates
+        # PPO learns more slowly per env step than the replay methods: a budget of 200k (RL Zoo: 1M, hours for 20 epochs
+        # of 64-step minibatches on 2 cores). quick: two 512-step rollouts and their updates
         Task("halfcheetah-ppo", "HalfCheetah-v5, PPO", "ppo", "halfcheetah", "SB3 PPO", "RL Zoo (HalfCheetah-v3)", 10, None,
              200_000, 3600.0, 1_024, default=False),
     )
@@ -625,39 +628,55 @@ def run_peer(task: Task, seed: int, max_steps: int, workdir: Path) -> dict[str, 
 
 
 def machine_description() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-        mem = f"{kb / 2**20:.0f} GiB"
-    except (OSError, IndexError, ValueError):
-        pass
-    versions = []
-    for pkg in ("pgtrain", "torch", "gymnasium", "ale-py", "numpy", "stable-baselines3", "tianshou"):
-        try:
-            versions.append(f"{pkg} {metadata.version(pkg)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{pkg} (not installed)")
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout
-        commit += " (uncommitted changes)" if dirty.strip() else ""
-    except OSError:
-        commit = "unknown"
+    """The report's machine line, from the same description the result files hold."""
+    m, c = result_files.machine(), result_files.commit()
+    vec = "/".join(m["vector_extensions"] or []) or "no AVX2"
     return {
-        "cpu": f"{cpu}, {os.cpu_count()} logical cores" + (f", {mem} RAM" if mem else ""),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "versions": ", ".join(versions),
-        "pgtrain commit": commit or "unknown",
+        "cpu": f"{m['cpu']}, {m['cores']} logical cores, {vec}" + (f", {m['memory_gib']} GiB RAM" if m["memory_gib"] else ""),
+        "gpu": m["gpu"] or "none",
+        "os": m["os"],
+        "python": m["python"],
+        "versions": ", ".join(f"{k} {v}" for k, v in result_files.versions().items()),
+        "pgtrain commit": c or "unknown",
     }
+
+
+def _protocol(task: Task) -> dict[str, Any]:
+    """The settings that define the task on both sides."""
+    protocol: dict[str, Any] = {
+        "env_id": ENV_IDS[task.env],
+        "overrides": list(task.overrides),
+        "solve_threshold": task.threshold,
+        "solve_window": task.window if task.window is not None else 100,
+        "budget_env_steps": task.max_steps,
+        "wall_cap_s": task.max_wall_s,
+        "torch_threads": task.torch_threads,
+    }
+    if task.env == "pong":
+        protocol.update({"repeat_action_probability": 0.0, "frame_skip": 4, "peer_env_id": ZOO_A2C_ATARI["env_id"]})
+    return protocol
+
+
+def _thin(rows: list[dict], points: int = 500) -> list[dict]:
+    """Per-seed rows with each curve cut to about ``points`` points (every k-th episode)."""
+    out = []
+    for r in rows:
+        curve = r.get("curve") or []
+        out.append({**r, "curve": curve[:: max(1, len(curve) // points)]} if curve else r)
+    return out
+
+
+def write_results(by_task: Results, tasks: dict[str, Task], command: str, directory: Path, quick: bool) -> list[Path]:
+    """One result file per task (scripts/results.py's envelope), both sides' curves included."""
+    written = []
+    for name, sides in by_task.items():
+        task = tasks[name]
+        peer = {"name": task.peer, "settings": task.peer_settings, "seeds": _thin(sides["peer"])}
+        kind = "budget" if task.fixed_budget else "solve"
+        notes = "quick: tiny budgets that check both sides run; no claim" if quick else None
+        rec = result_files.record(name, task.title, kind, command, _protocol(task), _thin(sides["pgtrain"]), peer=peer, notes=notes)
+        written.append(result_files.write(rec, directory))
+    return written
 
 
 def _median_range(values: list[float], spec: str) -> str:
@@ -921,7 +940,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps of each task instead of its own: a fixed budget's budget, the others' cap")  # fmt: skip
     parser.add_argument("--max-wall-s", type=float, default=None, help="wall cap of each side's training loop instead of each task's")
-    parser.add_argument("--out", type=Path, default=None, help="output stem: writes STEM.md, STEM.png, STEM.json")
+    parser.add_argument("--out", type=Path, default=None, help="report stem: writes STEM.md, STEM.png, STEM.json")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="folder of the result files (default benchmarks/results/; --quick: the folder of --out)")  # fmt: skip
     parser.add_argument("--peer", choices=list(TASKS), help=argparse.SUPPRESS)  # internal: run one peer in this process
     parser.add_argument("--peer-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -935,7 +956,7 @@ def main() -> None:
     check_peers_installed(names)
     tasks = {name: resolve(name, args) for name in names}
     seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2, 3, 4])
-    out = args.out or (ROOT / ("runs/bench_peers_quick" if args.quick else "docs/bench_peers"))
+    out = args.out or (ROOT / ("runs/bench_peers_quick" if args.quick else "runs/bench_peers"))
     out = out.with_suffix("") if out.suffix in (".md", ".png", ".json") else out
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python scripts/bench_peers.py" + (" --quick" if args.quick else "")
@@ -971,6 +992,10 @@ def main() -> None:
                     print(f"{name} seed {seed} {who}: {what}, {r['steps_per_second']:,.0f} steps/s", file=sys.stderr, flush=True)
     write_report(results, tasks, args, command, out, time.perf_counter() - t_all)
     print(f"wrote {out}.md, {out}.png, {out}.json")
+    for path in write_results(
+        results, tasks, command, args.results or (out.parent if args.quick else result_files.RESULTS_DIR), args.quick
+    ):
+        print(f"wrote {path}")
     if failures:
         raise SystemExit(f"bench_peers: error: {len(failures)} run(s) failed; the per-seed table lists them")
 

@@ -1,4 +1,4 @@
-"""Pong learning benchmark (issue 17): train ``pgtrain algo=reinforce env=pong`` for a wall-clock budget, then evaluate.
+"""Pong learning benchmark: train ``pgtrain algo=reinforce env=pong`` for a wall-clock budget, then evaluate.
 
 1. trains ``pgtrain algo=reinforce env=pong [overrides]`` (the default protocol: sticky actions 0.25) in RUN_DIR, an
    open step budget stopped by SIGINT ``--minutes`` after its training loop started (pgtrain saves ``last.pt``), or
@@ -7,11 +7,14 @@
    policy's mode (argmax) and sampled, and the same in the deterministic game (``env.repeat_action_probability=0``),
    all through ``pgtrain-eval`` (records appended to RUN_DIR/eval.json);
 3. reads the running score (mean of the last 100 training games) from the run's TensorBoard events, in minutes since
-   the training loop started, and writes the JSON (``--json``, default RUN_DIR/bench_learning.json) and the curve
+   the training loop started, and writes the result file (scripts/results.py's envelope with this benchmark's figures)
+   to RUN_DIR/bench_learning.json and to ``--json`` (a file, or a folder for ``<task>_<date>.json``; default
+   benchmarks/results/ for runs of 10 minutes or more, whose figures the benchmarks page can use), and the curve
    (``--png``, default RUN_DIR/curve.png, by scripts/pong_curve.py).
 
-Targets (issue 17, 2-core machine): last-100 mean >= 0 within 10 minutes, >= +15 within 30 minutes, and the 20-game
-sticky evaluation >= +15 at 30 minutes. The JSON says for each whether it was met.
+Targets on a 2-core machine (REINFORCE): last-100 mean >= 0 within 10 minutes, >= +15 within 30 minutes, and the
+20-game sticky evaluation >= +15 at 30 minutes; (PPO) >= +18 within 60 minutes. The file says for each whether it was
+met.
 
     python scripts/bench_pong_learning.py --minutes 30 --run-dir runs/bench-pong-30min
     python scripts/bench_pong_learning.py --minutes 30 --run-dir runs/bench-pong-decay -- \
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import signal
 import subprocess
 import sys
@@ -32,8 +36,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from pgtrain.tags import RETURN_TAG as TAG
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
 
 WINDOW = 100
 CHECKPOINT_EVERY_MIN = 5.0  # the running score is reported every 5 minutes of training
@@ -118,7 +126,7 @@ def targets(algo: str, curve: dict, sticky: list[dict]) -> dict:
         hit = curve["first_reached"][level]
         return hit is not None and hit["minutes"] <= limit
 
-    if algo == "ppo":  # issue 19: PPO with the CNN, last-100 mean >= 18 within 60 minutes on 2 cores
+    if algo == "ppo":  # PPO with the CNN: last-100 mean >= 18 within 60 minutes on 2 cores
         return {"last100_ge_18_within_60_min": reached_within("+18", 60.0)}
     argmax = next(r for r in sticky if r["actions"] == "argmax")
     return {
@@ -130,11 +138,12 @@ def targets(algo: str, curve: dict, sticky: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algo", default="reinforce", help="the algorithm (default reinforce; ppo: issue 19's CNN target)")
+    parser.add_argument("--algo", default="reinforce", help="the algorithm (default reinforce; ppo: the CNN's target)")
     parser.add_argument("--minutes", type=float, default=30.0, help="wall-clock minutes of training (default 30)")
     parser.add_argument("--episodes", type=int, default=20, help="evaluation games per setting and action mode (default 20)")
     parser.add_argument("--run-dir", type=Path, default=None, help="the run directory (default runs/bench-pong-learning-<time>)")
-    parser.add_argument("--json", type=Path, default=None, help="where the figures go (default RUN_DIR/bench_learning.json)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="a copy of the result file: a file or a folder (default benchmarks/results/ from 10 minutes on)")  # fmt: skip
     parser.add_argument("--png", type=Path, default=None, help="where the curve goes (default RUN_DIR/curve.png)")
     parser.add_argument("overrides", nargs="*", help="pgtrain overrides after --, e.g. algo.lr_decay_steps=7000000")
     args = parser.parse_args()
@@ -154,20 +163,31 @@ def main() -> None:
         rap = record["env_config"].get("repeat_action_probability")
         mean, std, n = record["mean"], record["std"], record["episodes"]
         print(f"eval sticky={rap} {record['actions']}: {mean:+.2f} ± {std:.2f} over {n} games", flush=True)
-    figures = {
-        "command": f"pgtrain algo={args.algo} env=pong {' '.join(args.overrides)}".strip(),
+    seed = {
+        "seed": summary["seed"], "minutes": args.minutes, "env_steps": summary["env_steps"], "episodes": summary["episodes"],
+        "wall_time_s": summary["wall_time_s"], "steps_per_second": summary["steps_per_second"],
+        "final_return": summary["final_return"], "solved": summary["solved"], **curve,
+        "eval_sticky": [record_summary(r) for r in sticky], "eval_deterministic_game": [record_summary(r) for r in deterministic],
+    }  # fmt: skip
+    env = OmegaConf.load(run_dir / ".hydra" / "config.yaml").env
+    protocol = {
+        "env_id": env.id, "repeat_action_probability": env.repeat_action_probability, "frame_skip": env.frameskip,
+        "reward_clipping": bool(env.get("clip_rewards", False)), "solve_threshold": summary["solve_threshold"],
+        "solve_window": summary["solve_window"], "minutes": args.minutes, "eval_episodes": args.episodes,
         "overrides": args.overrides,
-        "minutes": args.minutes,
-        "run_dir": str(run_dir),
-        "summary": summary,
-        "curve": curve,
-        "eval_protocol": [record_summary(r) for r in sticky],
-        "eval_deterministic_game": [record_summary(r) for r in deterministic],
-        "targets": targets(args.algo, curve, sticky),
-    }
-    out = args.json or run_dir / "bench_learning.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"targets: {figures['targets']}\nwrote {out}", flush=True)
+    }  # fmt: skip
+    title = f"{'REINFORCE' if args.algo == 'reinforce' else args.algo.upper()}, Pong from pixels"
+    figures = results.record(
+        f"pong-{args.algo}", title, "pong-learning", shlex.join(["python", "scripts/bench_pong_learning.py", *sys.argv[1:]]),
+        protocol, [seed], pgtrain_command=f"pgtrain algo={args.algo} env=pong {' '.join(args.overrides)}".strip(),
+        overrides=args.overrides, minutes=args.minutes, run_dir=str(run_dir), summary=summary, curve=curve,
+        eval_protocol=seed["eval_sticky"], eval_deterministic_game=seed["eval_deterministic_game"],
+        targets=targets(args.algo, curve, sticky),
+    )  # fmt: skip
+    written = [results.write(figures, run_dir / "bench_learning.json")]
+    if args.json is not None or args.minutes >= 10:
+        written.append(results.write(figures, args.json))
+    print(f"targets: {figures['targets']}\nwrote {', '.join(map(str, written))}", flush=True)
     png = args.png or run_dir / "curve.png"
     script = Path(__file__).resolve().parent / "pong_curve.py"
     target = "18" if args.algo == "ppo" else "15"

@@ -13,7 +13,7 @@ envs, the same backend, emulator threads, frames and env settings (sticky action
    of training; its summary.json gives the env steps per second of its training loop (imports and env construction
    excluded).
 
-The ratio training / emulator (the best raw form) is the figure issue 17's target (>= 90 %) is about; training / env
+The ratio training / emulator (the best raw form) is the headline figure (the target: >= 90 %); training / env
 is printed beside it. On a machine that other jobs share, only the ratios of one run mean anything. ``--variants``
 repeats the training phase once per set of overrides (the first is the headline), side by side in one run.
 ``--rounds N`` runs the raw phases and the training phases in turn N times and reports each form's median over the
@@ -30,6 +30,9 @@ of per cent over minutes, and one round compares phases minutes apart.
     python scripts/bench_pong_throughput.py --rounds 3 --raw-seconds 20 --train-seconds 60 --raw-batch 8 10 12
     python scripts/bench_pong_throughput.py --rounds 3 --raw-seconds 20 --train-seconds 60 --raw-batch 16 24 --raw-envs 16
 
+The figures go to a result file (scripts/results.py's envelope): ``--json`` (a file, or a folder for
+``<task>_<date>.json``), by default benchmarks/results/ (``--quick``: runs/).
+
 ``--raw-envs`` adds a second denominator: the fastest raw form at other numbers of envs (32 bare emulators run slower
 than 16 here, so the same-envs ratio of a 32-env configuration is printed beside the ratio to the 16-env raw forms).
 """
@@ -38,8 +41,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -53,6 +58,9 @@ from pgtrain.cli import CONFIG_DIR  # registers the schemas
 from pgtrain.config import to_object
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.pong import make_pong_vec_env
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
 
 
 def raw_emulator(env_cfg, num_envs: int) -> object:
@@ -129,7 +137,7 @@ def main() -> None:
     )
     parser.add_argument("--variants", nargs="+", default=[""], help="training phases: space-separated overrides each")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the raw phases and the training phases in turn; figures are medians")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--json", type=Path, help="the result file, or its folder (default benchmarks/results/; --quick: runs/)")
     parser.add_argument("overrides", nargs="*", help="pgtrain overrides after --, e.g. algo.num_envs=16")
     args = parser.parse_args()
     if args.quick:
@@ -208,15 +216,23 @@ def main() -> None:
                     f"  against the best raw form at any env count {emulator_any:,.0f} ({best_form}): {train / emulator_any:.1%}",
                     flush=True,
                 )
-    if args.json:
-        figures = {
-            "algo": args.algo, "num_envs": n, "repeat_action_probability": getattr(cfg.env, "repeat_action_probability", None),
-            "emulator_sps": emulator, "emulator_lockstep_sps": emulator_lockstep, "emulator_async_sps": emulator_async,
-            "emulator_async_batch": raw_batch, "emulator_async_by_batch": async_sps, "emulator_other_envs": other_forms,
-            "emulator_any_envs_sps": emulator_any, "env_sps": env, **runs[0], "runs": runs,
-            "rounds": rounds,
-        }  # fmt: skip
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    figures = {
+        "algo": args.algo, "num_envs": n, "repeat_action_probability": getattr(cfg.env, "repeat_action_probability", None),
+        "emulator_sps": emulator, "emulator_lockstep_sps": emulator_lockstep, "emulator_async_sps": emulator_async,
+        "emulator_async_batch": raw_batch, "emulator_async_by_batch": async_sps, "emulator_other_envs": other_forms,
+        "emulator_any_envs_sps": emulator_any, "env_sps": env, **runs[0], "runs": runs,
+        "rounds": rounds,
+    }  # fmt: skip
+    protocol = {
+        "env_id": cfg.env.id, "repeat_action_probability": figures["repeat_action_probability"],
+        "frame_skip": getattr(cfg.env, "frameskip", None), "num_envs": n, "overrides": args.overrides,
+        "raw_seconds": args.raw_seconds, "train_seconds": args.train_seconds, "rounds": args.rounds,
+    }  # fmt: skip
+    title = f"Pong training speed against the raw emulators, {'REINFORCE' if args.algo == 'reinforce' else args.algo.upper()}"
+    command = shlex.join(["python", "scripts/bench_pong_throughput.py", *sys.argv[1:]])
+    rec = results.record(f"pong-{args.algo}-throughput", title, "throughput", command, protocol, [], **figures)
+    path = results.write(rec, args.json or (Path("runs") if args.quick else None))
+    print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ the process's whole wall time is reported beside it.
     python scripts/bench_solve.py --algo reinforce --env cartpole --seeds 0 1 2 3 4
     python scripts/bench_solve.py --algo ddpg --env pendulum --full          # run the whole budget (final evaluation)
     python scripts/bench_solve.py --algo a2c --env pendulum --full -- total_steps=200000
+
+Every seed's summary goes to a result file (scripts/results.py's envelope): ``--json`` (a file, or a folder for
+``<env>-<algo>_<date>.json``), by default benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import time
 from pathlib import Path
 
 from pgtrain import spawn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results  # noqa: E402
 
 
 def run_seed(algo: str, env: str, seed: int, full: bool, extra: list[str], workdir: Path) -> dict:
@@ -82,7 +88,7 @@ def main() -> None:
     parser.add_argument("--env", default="cartpole")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--full", action="store_true", help="run the whole budget instead of stopping at the threshold")
-    parser.add_argument("--json", type=Path, help="also write the per-seed summaries here")
+    parser.add_argument("--json", type=Path, help="the result file, or its folder (default benchmarks/results/)")
     parser.add_argument("overrides", nargs="*", help="extra pgtrain overrides (after --)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,8 +101,12 @@ def main() -> None:
     cmd += (" -- " + " ".join(args.overrides)) if args.overrides else ""
     print(f"`{cmd}`\n")
     print(table(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    first = rows[0]
+    protocol = {"env": args.env, "env_id": first.get("env_id"), "solve_threshold": first.get("solve_threshold"),
+                "solve_window": first.get("solve_window"), "stop_on_solve": not args.full, "overrides": args.overrides}  # fmt: skip
+    rec = results.record(f"{args.env}-{args.algo}", f"{args.algo.upper()}, {first.get('env_id') or args.env}",
+                         "budget" if args.full else "solve", cmd, protocol, rows)  # fmt: skip
+    print(f"wrote {results.write(rec, args.json)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

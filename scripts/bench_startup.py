@@ -1,4 +1,4 @@
-"""Start-up time of ``pgtrain``, side by side with the imports it cannot avoid (issue 16's targets).
+"""Start-up time of ``pgtrain``, side by side with the imports it cannot avoid, against its targets.
 
 Each repeat runs every command once, in turn, as a fresh process (so load on the machine hits all of them alike), and
 the table gives the median wall time of each over the repeats and the ratios:
@@ -14,14 +14,17 @@ holds up when other jobs load the machine (wall time then stretches with the loa
 
     python scripts/bench_startup.py                  # 5 repeats: about a minute on 2 quiet cores
     python scripts/bench_startup.py --repeats 1      # one of each (the test suite's smoke run)
-    python scripts/bench_startup.py --json out.json  # the medians and ratios as JSON too
+    python scripts/bench_startup.py --json out.json  # the result file elsewhere than benchmarks/results/
+
+The medians, ratios and every repeat's times go to a result file (scripts/results.py's envelope): ``--json`` (a file,
+or a folder for ``startup_<date>.json``), by default benchmarks/results/.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -30,6 +33,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import results  # noqa: E402
+
 PGTRAIN = [sys.executable, "-m", "pgtrain.cli"]
 
 # name -> (command, expected exit status); {tmp} and {i} are filled in per run
@@ -68,7 +74,7 @@ def run_once(name: str, tmp: Path, i: int) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs of each command (the median is reported)")
-    parser.add_argument("--json", type=Path, help="also write the medians and ratios here")
+    parser.add_argument("--json", type=Path, help="the result file, or its folder (default benchmarks/results/)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -97,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         ratios.append({**row, "target": target, "met": met})
         verdict = "met" if met else "missed"
         print(f"  {measured:<30} / {baseline:<24} {ratio:5.2f}x ({cpu_ratio:.2f}x)  (target <= {target}x: {verdict})")
-    if args.json:
-        out = {"repeats": args.repeats, "times_s": times, "cpu_s": cpus, "medians_s": medians, "cpu_medians_s": cpu_medians}
-        args.json.write_text(json.dumps({**out, "ratios": ratios}, indent=2) + "\n")
+    out = {"repeats": args.repeats, "times_s": times, "cpu_s": cpus, "medians_s": medians, "cpu_medians_s": cpu_medians}
+    command = shlex.join(["python", "scripts/bench_startup.py", *(sys.argv[1:] if argv is None else argv)])
+    protocol = {"commands": {name: " ".join(c[0][1:]) for name, c in COMMANDS.items()}, "repeats": args.repeats}
+    rec = results.record("startup", "Start-up time", "startup", command, protocol, [], **out, ratios=ratios)
+    print(f"wrote {results.write(rec, args.json)}")
     return 0
 
 

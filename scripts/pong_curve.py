@@ -4,8 +4,8 @@ Reads ``train/episodic_return`` from each run directory's TensorBoard events and
 minutes since the run's first finished game, right: env steps); dashed lines mark the built-in AI (0) and, with
 ``--target``, a score to reach. Prints, per run, when the running score first reached each line and where it ended.
 
-    python scripts/pong_curve.py runs/reinforce-ALE_Pong-v5-seed0-* --out docs/img/pong_reinforce.png
-    python scripts/pong_curve.py RUN_A RUN_B --target 18 --out docs/img/pong_a2c.png
+    python scripts/pong_curve.py runs/reinforce-ALE_Pong-v5-seed0-* --out curve.png
+    python scripts/pong_curve.py RUN_A RUN_B --target 18 --out curves.png
 
 A run stopped and resumed later shows its training time: pauses longer than ``--pause-s`` (120 s) between two
 finished games are cut from the wall-time axis.

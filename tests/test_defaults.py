@@ -185,10 +185,21 @@ def _value(text: str) -> Any:
     return text
 
 
-def default_tables(path: Path) -> list[tuple[str, Any]]:
-    """``(key, default)`` for every row of the file's tables whose header starts ``| key | default``."""
+def _section(text: str, heading: str) -> str:
+    """The lines of the ``## heading...`` section of a Markdown text (to the next ``## ``), or all of it without one."""
+    if not heading:
+        return text
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"## {heading}"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def default_tables(path: Path, heading: str = "") -> list[tuple[str, Any]]:
+    """``(key, default)`` for every row of the file's tables (of its ``## heading`` section when given) whose header
+    starts ``| key | default``."""
     rows, in_table = [], False
-    for line in path.read_text().splitlines():
+    for line in _section(path.read_text(), heading).splitlines():
         if re.match(r"\| key \| default", line):
             in_table = True
             continue
@@ -204,11 +215,11 @@ def default_tables(path: Path) -> list[tuple[str, Any]]:
     return rows
 
 
-# Each file's tables: the schema a bare key belongs to (None: keys are dotted from the top level)
+# Each file's (or file#section's) tables: the schema a bare key belongs to (None: keys are dotted from the top level)
 TABLES = {
     "README.md": None,
-    "docs/actor_critic.md": schema("a2c"),
-    "docs/ddpg.md": schema("ddpg"),
+    "docs/algorithms.md#Actor-critic": schema("a2c"),
+    "docs/algorithms.md#DDPG": schema("ddpg"),
     "docs/pong.md": PongConfig,
 }
 README_SCHEMAS = {"algo": schema("reinforce"), "env": EnvConfig, "device": DeviceConfig}  # the README's algo table is REINFORCE's
@@ -227,7 +238,8 @@ def _schema_default(key: str, schema: type | None) -> Any:
 
 @pytest.mark.parametrize("doc", sorted(TABLES))
 def test_tables_of_defaults_agree_with_the_schema(doc):
-    rows = default_tables(ROOT / doc)
+    path, _, heading = doc.partition("#")
+    rows = default_tables(ROOT / path, heading)
     assert rows, f"{doc}: no table of defaults found"
     expected = {key: _schema_default(key, TABLES[doc]) for key, _ in rows}
     wrong = [f"{key}: {value!r} != {expected[key]!r}" for key, value in rows if value != expected[key]]

@@ -1,4 +1,4 @@
-"""Inputs that would exhaust the machine get one line, not a crash; total_steps is a hard budget (issue 20).
+"""Inputs that would exhaust the machine get one line, not a crash; total_steps is a hard budget.
 
 Every trigger here is machine-independent: memory estimates are checked against a limit the test sets
 (``PGTRAIN_MEMORY_LIMIT``), thread counts against a stubbed limit or beyond Linux's ceiling on thread ids, budgets
