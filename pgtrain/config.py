@@ -300,10 +300,17 @@ class DDPGConfig(OffPolicyConfig):
     noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
     noise_std: float = 0.1  # noise scale, as a fraction of the action range's half-width
     ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion per step: eps <- (1 - ou_theta) eps + sigma xi
+    noise_decay_steps: int = 0  # env steps over which noise_std falls linearly to noise_final_fraction of itself (0 = constant)
+    noise_final_fraction: float = 0.0  # share of noise_std left after noise_decay_steps (and kept from then on)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_at_least("algo.noise_std", self.noise_std, 0.0)
+        _check_at_least("algo.noise_decay_steps", self.noise_decay_steps, 0)
+        _check(
+            0.0 <= self.noise_final_fraction <= 1.0,
+            f"algo.noise_final_fraction={self.noise_final_fraction} is out of range: it must lie in [0, 1]",
+        )
         _check(0.0 <= self.ou_theta <= 1.0, f"algo.ou_theta={self.ou_theta} is out of range: it must lie in [0, 1]")
 
 

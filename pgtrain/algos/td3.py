@@ -64,7 +64,7 @@ class TD3(DDPG):
     def gradient_step(self, b: ReplayBatch) -> dict[str, float]:
         obs, actions, rewards, next_obs, terminated = self.batch_tensors(b)
         critic_loss, q = self.critic_step(obs, actions, self.critic_targets(rewards, next_obs, terminated))
-        metrics = {"loss/critic": critic_loss.item(), "critic/q_mean": q.mean().item()}
+        metrics = {"loss/critic": critic_loss.item(), "value/q_mean": q.mean().item()}
         if self.updates % self.cfg.policy_delay == 0:
             metrics["loss/actor"] = self.actor_step(obs).item()
             self.update_targets()
