@@ -190,18 +190,18 @@ def test_every_logged_tag_is_documented_and_every_documented_tag_is_logged(runs:
 
 
 def test_a_resumed_run_continues_its_schedules_exactly(tmp_path: Path) -> None:
-    """DDPG with decaying rates and noise: 1,000 env steps in one go == 500, then resumed to 1,000 (the resumed process
+    """DDPG with decaying rates and noise: 600 env steps in one go == 300, then resumed to 600 (the resumed process
     acts with the decayed noise from its first step): identical weights, optimiser states and replay buffer."""
     args = (
         "algo=ddpg", "env=pendulum", "algo.save_buffer=true", "algo.learning_starts=200", "algo.batch_size=32", SMALL,
-        "algo.lr_decay_steps=800", "algo.lr_final_fraction=0.2", "algo.noise_decay_steps=600", "algo.noise_final_fraction=0.1",
+        "algo.lr_decay_steps=500", "algo.lr_final_fraction=0.2", "algo.noise_decay_steps=400", "algo.noise_final_fraction=0.1",
     )  # fmt: skip
     a, b = tmp_path / "a", tmp_path / "b"
-    assert run_cli(*args, "total_steps=1000", f"hydra.run.dir={a}", cwd=tmp_path).returncode == 0
-    assert run_cli(*args, "total_steps=500", f"hydra.run.dir={b}", cwd=tmp_path).returncode == 0
-    res = run_cli(f"resume={b}", "total_steps=1000", cwd=tmp_path)
+    assert run_cli(*args, "total_steps=600", f"hydra.run.dir={a}", cwd=tmp_path).returncode == 0
+    assert run_cli(*args, "total_steps=300", f"hydra.run.dir={b}", cwd=tmp_path).returncode == 0
+    res = run_cli(f"resume={b}", "total_steps=600", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     sa, sb = (torch.load(r / "checkpoints" / "last.pt", weights_only=True) for r in (a, b))
-    assert sa["counters"]["env_steps"] == sb["counters"]["env_steps"] == 1000
+    assert sa["counters"]["env_steps"] == sb["counters"]["env_steps"] == 600
     assert tensors_equal(sa["algo_state"], sb["algo_state"]) and tensors_equal(sa["collector_state"], sb["collector_state"])
     np.testing.assert_array_equal(load_curve(a, "schedule/noise_std").values[-1:], load_curve(b, "schedule/noise_std").values[-1:])
