@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pgtrain.errors import PgtrainError
 
@@ -45,9 +45,9 @@ class Linear:
         return linear(step, self.span, self.final)
 
 
-@dataclass(frozen=True)
-class Factors:
-    """The scheduled options' multipliers at one env step (1 = the configured value), as an algorithm applies them."""
+class Factors(NamedTuple):
+    """The scheduled options' multipliers at one env step (1 = the configured value), as an algorithm applies them (a
+    tuple: cheap to build at every env step of an off-policy run)."""
 
     lr: float = 1.0  # every learning rate of every optimiser (algo.lr, value_lr, critic_lr, alpha_lr)
     clip_range: float = 1.0  # PPO's algo.clip_range
@@ -84,14 +84,23 @@ class Schedules:
     def __init__(self, algo: Any, total_steps: int) -> None:
         self.lines = resolve(algo, total_steps)
         self.configured = {name: float(getattr(algo, name)) for name in self.lines}  # the options' configured values
+        # from this env step on every factor is final (0: all constant); off-policy runs ask at every env step
+        self.settled_from = max(line.span for line in self.lines.values())
+        self.settled = Factors(**{name: line(self.settled_from) for name, line in self.lines.items()})
+        self.last: tuple[Factors, dict[str, float]] | None = None
 
     def factors(self, step: int) -> Factors:
         """The factors at env step ``step``; an option without a schedule keeps factor 1."""
+        if step >= self.settled_from:
+            return self.settled
         return Factors(**{name: line(step) for name, line in self.lines.items()})
 
     def values(self, factors: Factors) -> dict[str, float]:
         """The scheduled options' current values by tag: ``schedule/lr`` is algo.lr times the lr factor, and so on."""
-        return {SCHEDULE_TAG.format(name): self.configured[name] * getattr(factors, name) for name in self.lines}
+        if self.last is None or self.last[0] is not factors:
+            values = {SCHEDULE_TAG.format(name): self.configured[name] * getattr(factors, name) for name in self.lines}
+            self.last = (factors, values)
+        return self.last[1]
 
 
 class Every:

@@ -215,7 +215,8 @@ class Workspace:
         """Every schedule's factor at env step ``step`` (pgtrain.schedules), handed to the algorithm; with ``log``, each
         scheduled value is kept for the next flush as ``schedule/<option>`` at this step."""
         factors = self.schedules.factors(step)
-        self.algo.set_schedule(factors)
+        if factors != self.algo.factors:  # constant or settled schedules: nothing to set again
+            self.algo.set_schedule(factors)
         if log:
             self.logger.latest(self.schedules.values(factors), step)
 
