@@ -9,13 +9,15 @@ from omegaconf import DictConfig
 from pgtrain.algos import check_action_type
 from pgtrain.config import Config, to_object
 from pgtrain.envs.specs import check_env
+from pgtrain.schedules import check as check_schedules
 
 
 def check(cfg: DictConfig) -> Config:
     """Everything about a command that can be checked without torch: keys, types, ranges, the env (its id, its
-    optional packages; a generic id's action type and solve threshold come from its spec and space), and that the
-    algorithm can drive the env's actions. Returns the typed config."""
+    optional packages; a generic id's action type and solve threshold come from its spec and space), that no schedule
+    is set twice, and that the algorithm can drive the env's actions. Returns the typed config."""
     obj = to_object(cfg)
+    check_schedules(obj.algo)
     check_env(obj.env, obj.algo)
     label = obj.env.id if obj.env.name in ("gym", "atari") else obj.env.name
     check_action_type(obj.algo.name, label, obj.env.action_type.value)

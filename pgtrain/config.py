@@ -185,6 +185,17 @@ class OffPolicyConfig(AlgoConfig):
         check_at_least("algo.gradient_steps", self.gradient_steps, 0)
 
 
+def check_exploration_noise(cfg: Any) -> None:
+    """The range checks of DDPG's and TD3's exploration-noise options."""
+    check_at_least("algo.noise_std", cfg.noise_std, 0.0)
+    check(0.0 <= cfg.ou_theta <= 1.0, f"algo.ou_theta={cfg.ou_theta} is out of range: it must lie in [0, 1]")
+    check_at_least("algo.noise_decay_steps", cfg.noise_decay_steps, 0)
+    check(
+        0.0 <= cfg.noise_final_fraction <= 1.0,
+        f"algo.noise_final_fraction={cfg.noise_final_fraction} is out of range: it must lie in [0, 1]",
+    )
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Environments
 

@@ -52,6 +52,7 @@ class Logger:
         self.log_interval_s = log_interval_s
         self.last_line = time.perf_counter()
         self.pending: dict[str, list[float]] = defaultdict(list)
+        self.pending_latest: dict[str, tuple[float, int]] = {}
         self.bar = None
         self.progress = progress
         self.label = label
@@ -86,11 +87,21 @@ class Logger:
         for key, value in metrics.items():
             self.pending[key].append(value)
 
+    def latest(self, values: dict[str, float], step: int) -> None:
+        """Keep values that hold from env step ``step`` on (a schedule's): :meth:`flush_metrics` writes the latest of
+        each at the step it was set, not a mean."""
+        for key, value in values.items():
+            self.pending_latest[key] = (value, step)
+
     def flush_metrics(self, step: int) -> None:
+        """Write the means of the metrics kept since the last flush at ``step``, and the latest values at their own steps."""
         with self.writing:
             for key, values in self.pending.items():
                 self.writer.add_scalar(key, sum(values) / len(values), step)
+            for key, (value, at) in self.pending_latest.items():
+                self.writer.add_scalar(key, value, at)
         self.pending.clear()
+        self.pending_latest.clear()
 
     def show(self, step: int, sps: float, recent_return: float | None, extra: str = "", force: bool = False) -> None:
         """Advance the progress bar, or print a line every ``log_interval_s`` seconds (and when ``force``)."""

@@ -35,7 +35,7 @@ from pgtrain.interrupts import Interrupted, atomic, handler
 from pgtrain.logger import Logger
 from pgtrain.playing import evaluate
 from pgtrain.resources import resolve_device
-from pgtrain.schedules import Every, linear_lr_scale
+from pgtrain.schedules import Every, Schedules
 from pgtrain.tags import RETURN_TAG, SOLVED_TAG
 
 NOTHING_TO_LEARN = {  # why a run that spent its budget made no update, by collector kind (a rollout always has steps)
@@ -113,6 +113,7 @@ class Workspace:
         self.algo = cls(env_groups[0].single_observation_space, env_groups[0].single_action_space, cfg.algo, self.device)
         self.collector = make_collector(cls.collector, env_groups, cfg)
         self.collector.limit = cfg.total_steps  # collection stops at the budget, even in the middle of a batch
+        self.schedules = Schedules(cfg.algo, cfg.total_steps)  # lr decay, PPO's annealing, exploration-noise decay
 
         self.episodes = 0
         self.returns: deque[float] = deque(maxlen=max(FINAL_WINDOW, cfg.env.solve_window))
@@ -162,6 +163,7 @@ class Workspace:
         self.steps_at_start = self.collector.env_steps
         last_ckpt_time = self.t_start
         previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        self._set_schedules(self.collector.env_steps, log=False)  # a resumed run acts with its schedules' values at once
         try:
             while self.collector.env_steps < cfg.total_steps:
                 # collect (the collector records each step whole; see pgtrain.interrupts)
@@ -211,10 +213,7 @@ class Workspace:
         """One update of the algorithm on ``batch`` at env step ``step``, its schedules set first, its metrics checked
         and accumulated for the next flush."""
         cfg = self.cfg
-        self.algo.progress = min(step / cfg.total_steps, 1.0) if cfg.total_steps else 1.0
-        scale = linear_lr_scale(step, cfg.algo.lr_decay_steps, cfg.algo.lr_final_fraction)
-        if cfg.algo.lr_decay_steps:
-            self.algo.set_lr_scale(scale)
+        self._set_schedules(step)
         threads = cfg.device.update_threads
         if threads:
             torch.set_num_threads(threads)
@@ -224,10 +223,17 @@ class Workspace:
         finally:
             if threads:
                 torch.set_num_threads(cfg.device.torch_threads)
-        if cfg.algo.lr_decay_steps:
-            metrics["optim/lr_scale"] = scale
         self._check_finite(metrics, step)
         self.logger.accumulate(metrics)
+
+    def _set_schedules(self, step: int, log: bool = True) -> None:
+        """Every schedule's factor at env step ``step`` (pgtrain.schedules), handed to the algorithm; with ``log``, each
+        scheduled value is kept for the next flush as ``schedule/<option>`` at this step."""
+        factors = self.schedules.factors(step)
+        if factors != self.algo.factors:  # constant or settled schedules: nothing to set again
+            self.algo.set_schedule(factors)
+        if log:
+            self.logger.latest(self.schedules.values(factors), step)
 
     def _finish(self) -> dict[str, Any]:
         self.logger.flush_metrics(self.collector.env_steps)

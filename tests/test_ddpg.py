@@ -55,7 +55,7 @@ def test_ddpg_update_moves_targets_by_tau():
     buf.add(np.ones((4, 3), np.float32), np.zeros((4, 1), np.float32), np.ones(4, np.float32), np.ones((4, 3), np.float32), np.zeros(4))
     before = [p.clone() for p in algo.critic_target.parameters()]
     metrics = algo.update(buf)
-    assert set(metrics) == {"loss/critic", "loss/actor", "critic/q_mean"} and algo.updates == 1
+    assert set(metrics) == {"loss/critic", "loss/actor", "value/q_mean"} and algo.updates == 1
     for old, new, online in zip(before, algo.critic_target.parameters(), algo.critic.parameters(), strict=True):
         torch.testing.assert_close(new, 0.75 * old + 0.25 * online)
 
@@ -260,7 +260,7 @@ def test_default_two_envs_smoke_run_logs_losses_and_evaluations(cli, tmp_path: P
     # two envs: 200 vector steps; the buffer holds 200 transitions after 100 of them, one update per vector step from there
     assert summary["env_steps"] == 400 and summary["episodes"] == 2 and summary["updates"] == 101
     assert summary["final_eval_return"] is not None
-    for tag in ("loss/critic", "loss/actor", "critic/q_mean", "eval/mean_return"):
+    for tag in ("loss/critic", "loss/actor", "value/q_mean", "eval/mean_return"):
         assert len(load_curve(run, tag).values) >= 1, tag
 
 

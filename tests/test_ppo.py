@@ -15,6 +15,7 @@ from pgtrain.algos import algo_class, registry
 from pgtrain.algos.ppo import PPO, PPOConfig, approx_kl, clipped_surrogate_loss, clipped_value_loss
 from pgtrain.curves import load_curve
 from pgtrain.returns import explained_variance
+from pgtrain.schedules import Factors
 from tests.conftest import read_summary
 from tests.test_a2c import CONTINUOUS, DISCRETE, OBS, _rollout
 
@@ -65,7 +66,7 @@ def test_epochs_times_minibatches_of_the_valid_steps(batch_size, epochs, steps):
     algo = _algo(batch_size=batch_size, n_epochs=epochs)
     metrics = algo.update(_rollout())
     assert algo.updates == steps
-    for tag in ("loss/policy", "loss/value", "policy/entropy", "policy/approx_kl", "policy/clip_fraction", "policy/explained_variance"):
+    for tag in ("loss/policy", "loss/value", "policy/entropy", "policy/approx_kl", "policy/clip_fraction", "value/explained_variance"):
         assert math.isfinite(metrics[tag]), tag
 
 
@@ -85,34 +86,34 @@ def test_target_kl_stops_the_epochs():
     assert free.updates == 30 and stopped.updates == 3  # the first epoch's KL exceeds 1e-9: no second epoch
 
 
-def test_lr_and_clip_range_anneal_linearly():
-    algo = _algo(lr=1e-3, value_lr=4e-3, anneal_lr=True, anneal_clip_range=True, clip_range=0.2)
-    algo.progress = 0.25
-    metrics = algo.update(_rollout())
+def _same_weights(a: PPO, b: PPO) -> bool:
+    return all(torch.allclose(x, y) for x, y in zip(a.policy.parameters(), b.policy.parameters(), strict=True))
+
+
+def test_the_lr_factor_sets_every_group_from_its_configured_rate():
+    algo = _algo(lr=1e-3, value_lr=4e-3)
+    algo.set_schedule(Factors(lr=0.75))
+    algo.update(_rollout())
     assert [g["lr"] for g in algo.opt.param_groups] == pytest.approx([0.75e-3, 3e-3])
-    assert metrics["policy/clip_range"] == pytest.approx(0.15)
-    fixed = _algo(lr=1e-3, anneal_lr=False)
-    fixed.progress = 0.25
-    fixed.update(_rollout())
+    assert [g["initial_lr"] for g in algo.opt.param_groups] == pytest.approx([1e-3, 4e-3])
+    fixed = _algo(lr=1e-3)
+    fixed.update(_rollout())  # no factors set: the configured rates
     assert fixed.opt.param_groups[0]["lr"] == 1e-3
 
 
-def test_entropy_coef_anneals_linearly_into_the_loss():
-    """anneal_entropy: the bonus's weight at progress 0.75 is a quarter of entropy_coef, and the step uses that weight:
-    one full-batch step from the same weights equals a fixed-coefficient step at 0.25 x entropy_coef."""
-    annealed = _algo(batch_size=64, n_epochs=1, entropy_coef=0.4, anneal_entropy=True, anneal_lr=False)
-    annealed.progress = 0.75
-    m = annealed.update(_rollout())
-    assert m["policy/entropy_coef"] == pytest.approx(0.1)
-    fixed = _algo(batch_size=64, n_epochs=1, entropy_coef=0.1, anneal_lr=False)
-    fixed.progress = 0.75
-    assert fixed.update(_rollout())["policy/entropy_coef"] == pytest.approx(0.1)
-    other = _algo(batch_size=64, n_epochs=1, entropy_coef=0.4, anneal_lr=False)
-    other.progress = 0.75
+@pytest.mark.parametrize("option", ["clip_range", "entropy_coef"])
+def test_a_factor_enters_the_loss(option: str):
+    """A factor of 0.25 on clip_range (0.4) or entropy_coef (0.4): several minibatch steps from the same weights equal
+    steps with the option fixed at 0.1, and differ from steps at 0.4."""
+    kw = {"batch_size": 2, "n_epochs": 2, "lr": 0.05, "clip_range": 0.4, "entropy_coef": 0.4}
+    scheduled = _algo(**kw)
+    scheduled.set_schedule(Factors(**{option: 0.25}))
+    scheduled.update(_rollout())
+    fixed = _algo(**{**kw, option: 0.1})
+    fixed.update(_rollout())
+    other = _algo(**kw)
     other.update(_rollout())
-    for a, b in zip(annealed.policy.parameters(), fixed.policy.parameters(), strict=True):
-        assert torch.allclose(a, b)
-    assert not all(torch.allclose(a, c) for a, c in zip(annealed.policy.parameters(), other.policy.parameters(), strict=True))
+    assert _same_weights(scheduled, fixed) and not _same_weights(scheduled, other)
 
 
 @pytest.mark.parametrize("action_space", [DISCRETE, CONTINUOUS], ids=["categorical", "gaussian"])
@@ -121,13 +122,13 @@ def test_state_dict_round_trip(action_space, tmp_path):
     batch = _rollout()
     if action_space is CONTINUOUS:
         batch.actions = np.random.default_rng(1).normal(size=(4, 2, 1)).astype(np.float32)
-    algo.progress = 0.5
+    algo.set_schedule(Factors(lr=0.5, clip_range=0.5))
     algo.update(batch)
     checkpoint.save(tmp_path / "a.pt", {"algo_state": algo.state_dict()})
     torch.manual_seed(1)
     clone = PPO(OBS, action_space, algo.cfg, torch.device("cpu"))
     clone.load_state_dict(checkpoint.load(tmp_path / "a.pt")["algo_state"])
-    clone.progress = algo.progress  # the workspace sets it from the env-step counter before every update
+    clone.set_schedule(algo.factors)  # the workspace sets them from the env-step counter before every update
     assert clone.updates == algo.updates
     obs = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
     np.testing.assert_array_equal(clone.act(obs, explore=False), algo.act(obs, explore=False))
@@ -153,7 +154,7 @@ def test_cli_smoke_logs_the_ppo_tags(cli, tmp_path, env):
     s = read_summary(run)
     assert (s["algo"], s["env"]) == ("ppo", env) and s["env_steps"] >= 1024
     assert s["updates"] > 0
-    for tag in ("loss/policy", "loss/value", "policy/entropy", "policy/approx_kl", "policy/clip_fraction", "policy/explained_variance"):
+    for tag in ("loss/policy", "loss/value", "policy/entropy", "policy/approx_kl", "policy/clip_fraction", "value/explained_variance"):
         assert len(load_curve(run, tag).values) >= 1, tag
 
 

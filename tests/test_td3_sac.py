@@ -227,7 +227,7 @@ def test_cli_smoke_with_resume(cli, smoke_runs: dict[str, Path], tmp_path: Path,
     assert (s["algo"], s["env"], s["env_steps"], s["episodes"]) == (algo, "pendulum", 400, 2)
     # one env: a gradient step per vector step once the buffer holds 200 (steps 200-400, and the autoreset step at 201)
     assert s["updates"] == 202
-    for tag in ("loss/critic", "loss/actor", "critic/q_mean"):
+    for tag in ("loss/critic", "loss/actor", "value/q_mean"):
         assert len(load_curve(run, tag).values) >= 1, tag
     res = cli(f"resume={run}", "total_steps=600")
     assert res.returncode == 0, res.stderr

@@ -11,6 +11,7 @@ from torch import nn
 
 from pgtrain.batches import SparseFrames
 from pgtrain.nets import Policy
+from pgtrain.schedules import Factors
 
 
 class Algorithm:
@@ -33,8 +34,8 @@ class Algorithm:
         self.cfg = cfg
         self.device = device
         self.updates = 0
-        # the fraction of the run's env-step budget done, set by the workspace before each update (for schedules)
-        self.progress = 0.0
+        # the scheduled options' factors now, set by the workspace before each update (pgtrain.schedules)
+        self.factors = Factors()
 
     def act(self, obs: np.ndarray | SparseFrames, explore: bool = True) -> np.ndarray:
         """Actions for a batch of observations ``(N, *obs_shape)`` (or their :class:`SparseFrames`, from ale-py's async
@@ -84,14 +85,16 @@ class Algorithm:
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         return float(nn.utils.clip_grad_norm_(params, limit))
 
-    def set_lr_scale(self, scale: float) -> None:
-        """Set every optimiser's learning rates to ``scale`` times their configured values (a schedule's factor); the
-        configured value is kept in each parameter group as ``initial_lr``, so checkpoints carry both."""
+    def set_schedule(self, factors: Factors) -> None:
+        """Take the scheduled options' factors (the workspace's, from the run's progress): every optimiser's learning
+        rates become ``factors.lr`` times their configured values, kept in each parameter group as ``initial_lr`` (as
+        torch's schedulers do), so checkpoints carry both; an algorithm reads its other factors from ``self.factors``."""
+        self.factors = factors
         for name in self.state_attrs:
             opt = getattr(self, name)
             if isinstance(opt, torch.optim.Optimizer):
                 for group in opt.param_groups:
-                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * scale
+                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * factors.lr
 
     def nonfinite_parameters(self) -> list[str]:
         """Names of the network parameters holding a NaN or inf (checked after every update)."""

@@ -13,7 +13,8 @@ Each gradient step samples a minibatch of B transitions uniformly and does, in t
 
 Exploration: a = clip(mu_theta(s) + eps) with eps ~ N(0, sigma^2) (``noise=gaussian``) or an Ornstein-Uhlenbeck process
 eps_{t+1} = (1 - ou_theta) eps_t + sigma xi_t, xi_t ~ N(0, 1) (``noise=ou``; the paper's discretisation, dt = 1; it
-restarts at 0 with each episode), where sigma = noise_std * the action range's half-width. ``act(explore=False)`` is
+restarts at 0 with each episode), where sigma = noise_std * the action range's half-width, times the factor of
+``noise_decay_steps`` / ``noise_final_fraction`` (:mod:`pgtrain.schedules`; 1 by default). ``act(explore=False)`` is
 mu_theta(s) itself. The uniformly random actions of the first ``learning_starts`` steps come from the collector.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgtrain.config import Noise, OffPolicyConfig, check, check_at_least
+from pgtrain.config import Noise, OffPolicyConfig, check_exploration_noise
 
 ACTION_TYPES = ("continuous",)  # the env action types it can drive
 
@@ -36,11 +37,12 @@ class DDPGConfig(OffPolicyConfig):
     noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
     noise_std: float = 0.1  # noise scale, as a fraction of the action range's half-width
     ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion per step: eps <- (1 - ou_theta) eps + sigma xi
+    noise_decay_steps: int = 0  # env steps over which noise_std falls linearly to noise_final_fraction of itself (0 = constant)
+    noise_final_fraction: float = 0.0  # share of noise_std left after noise_decay_steps (and kept from then on)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_at_least("algo.noise_std", self.noise_std, 0.0)
-        check(0.0 <= self.ou_theta <= 1.0, f"algo.ou_theta={self.ou_theta} is out of range: it must lie in [0, 1]")
+        check_exploration_noise(self)
 
 
 # ---- end of the declaration; the algorithm below imports torch ----
@@ -92,7 +94,8 @@ class DDPG(OffPolicy):
         return np.clip(actions + self._noise(actions.shape), self.low, self.high).astype(np.float32)
 
     def _noise(self, shape: tuple[int, ...]) -> np.ndarray:
-        xi = np.random.standard_normal(shape).astype(np.float32) * self.sigma
+        # sigma times the schedule's factor (noise_decay_steps; 1 by default): the workspace sets it before each update
+        xi = np.random.standard_normal(shape).astype(np.float32) * (self.sigma * np.float32(self.factors.noise_std))
         if self.cfg.noise == Noise.gaussian:
             return xi
         if self.ou_state is None or self.ou_state.shape != shape:
@@ -130,7 +133,7 @@ class DDPG(OffPolicy):
         actor_loss = self.actor_step(obs)
         self.update_targets()
         self.updates += 1
-        return {"loss/critic": critic_loss.item(), "loss/actor": actor_loss.item(), "critic/q_mean": q.mean().item()}
+        return {"loss/critic": critic_loss.item(), "loss/actor": actor_loss.item(), "value/q_mean": q.mean().item()}
 
     def actor_step(self, obs: torch.Tensor) -> torch.Tensor:
         """Ascend 1/B sum Q(s, mu_theta(s)): dQ/da flows back through a = mu_theta(s) into theta; the critic's weights

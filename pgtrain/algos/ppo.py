@@ -12,7 +12,8 @@ eq. 11-12 of the paper), each minibatch takes one gradient step on
 where y_t = A_t + V_old(s_t) (the lambda-return; ``critic_target``), the clipped term of L^VF only with
 ``clip_value_loss`` (the baselines' value clipping), A_t standardised per minibatch (``normalize_advantage``), and the
 global gradient norm clipped to ``max_grad_norm``. ``anneal_lr``, ``anneal_clip_range`` and ``anneal_entropy`` decay the learning
-rate, eps and entropy_coef linearly to 0 over the run's ``total_steps``. The epochs stop early once a minibatch's approximate
+rate, eps and entropy_coef linearly to 0 over the run's ``total_steps`` (:mod:`pgtrain.schedules` computes the factors,
+the workspace sets them before each update). The epochs stop early once a minibatch's approximate
 KL(pi_old || pi_theta), estimated as mean((r - 1) - log r) (Schulman's k3 estimator, as CleanRL), exceeds
 ``target_kl``. Discrete and continuous actions (a Gaussian with a state-independent log-std): the networks, the
 options of the torso and the rollout maths are A2C's (:class:`pgtrain.algos.a2c.A2C`), only the update differs.
@@ -115,11 +116,8 @@ class PPO(A2C):
         if not mask.any():
             return {}
         T, N = batch.rewards.shape
-        frac = 1.0 - self.progress
-        for group in self.opt.param_groups:  # initial_lr: kept in the optimiser's state dict, as torch's schedulers do
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * (frac if cfg.anneal_lr else 1.0)
-        clip = cfg.clip_range * frac if cfg.anneal_clip_range else cfg.clip_range
-        entropy_coef = cfg.entropy_coef * frac if cfg.anneal_entropy else cfg.entropy_coef
+        clip = cfg.clip_range * self.factors.clip_range  # eps and the entropy weight now (the learning rates are set)
+        entropy_coef = cfg.entropy_coef * self.factors.entropy_coef
 
         x = self.rollout_obs(batch)
         actions = self.tensor(batch.actions.reshape(T * N, *batch.actions.shape[2:]))
@@ -152,10 +150,7 @@ class PPO(A2C):
             "policy/entropy": entropy,
             "policy/approx_kl": kl,
             "policy/clip_fraction": clip_fraction,
-            "policy/explained_variance": explained_variance(pred, y),
-            "policy/clip_range": clip,
-            "policy/entropy_coef": entropy_coef,
-            "policy/lr": self.opt.param_groups[0]["lr"],
+            "value/explained_variance": explained_variance(pred, y),
         }
 
     def _minibatch_step(

@@ -150,7 +150,7 @@ class SAC(OffPolicy):
         return {
             "loss/critic": critic_loss.item(),
             "loss/actor": actor_loss.item(),
-            "critic/q_mean": q.mean().item(),
+            "value/q_mean": q.mean().item(),
             "policy/alpha": alpha.item(),
             "policy/entropy": -log_prob.mean().item(),
         }

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pgtrain.config import Noise, OffPolicyConfig, check, check_at_least
+from pgtrain.config import Noise, OffPolicyConfig, check_at_least, check_exploration_noise
 
 ACTION_TYPES = ("continuous",)  # the env action types it can drive
 
@@ -40,14 +40,15 @@ class TD3Config(OffPolicyConfig):
     noise: Noise = Noise.gaussian  # exploration noise: gaussian | ou
     noise_std: float = 0.1  # exploration noise scale, as a fraction of the action range's half-width
     ou_theta: float = 0.15  # Ornstein-Uhlenbeck mean reversion per step: eps <- (1 - ou_theta) eps + sigma xi
+    noise_decay_steps: int = 0  # env steps over which noise_std falls linearly to noise_final_fraction of itself (0 = constant)
+    noise_final_fraction: float = 0.0  # share of noise_std left after noise_decay_steps (and kept from then on)
     policy_delay: int = 2  # critic steps per actor and target update
     target_noise: float = 0.2  # std of the target-policy smoothing noise, as a fraction of the action half-width
     target_noise_clip: float = 0.5  # the smoothing noise is clipped to +-this (same units)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_at_least("algo.noise_std", self.noise_std, 0.0)
-        check(0.0 <= self.ou_theta <= 1.0, f"algo.ou_theta={self.ou_theta} is out of range: it must lie in [0, 1]")
+        check_exploration_noise(self)
         check_at_least("algo.policy_delay", self.policy_delay, 1)
         check_at_least("algo.target_noise", self.target_noise, 0.0)
         check_at_least("algo.target_noise_clip", self.target_noise_clip, 0.0)
@@ -102,7 +103,7 @@ class TD3(DDPG):
     def gradient_step(self, b: ReplayBatch) -> dict[str, float]:
         obs, actions, rewards, next_obs, terminated = self.batch_tensors(b)
         critic_loss, q = self.critic_step(obs, actions, self.critic_targets(rewards, next_obs, terminated))
-        metrics = {"loss/critic": critic_loss.item(), "critic/q_mean": q.mean().item()}
+        metrics = {"loss/critic": critic_loss.item(), "value/q_mean": q.mean().item()}
         if self.updates % self.cfg.policy_delay == 0:
             metrics["loss/actor"] = self.actor_step(obs).item()
             self.update_targets()
