@@ -7,8 +7,9 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from pgtrain.algos import check_action_type
-from pgtrain.config import Config, to_object
-from pgtrain.envs.specs import check_env
+from pgtrain.config import ALGO_SCHEMAS, Config, to_object
+from pgtrain.envs.specs import check_env, image_shape
+from pgtrain.errors import PgtrainError
 
 
 def check(cfg: DictConfig) -> Config:
@@ -19,4 +20,21 @@ def check(cfg: DictConfig) -> Config:
     check_env(obj.env, obj.algo)
     label = obj.env.id if obj.env.name in ("gym", "atari") else obj.env.name
     check_action_type(obj.algo.name, label, obj.env.action_type.value)
+    check_images(obj)
     return obj
+
+
+def check_images(cfg: Config) -> None:
+    """Image observations of a generic env are read by the CNN: chosen for them (the MLP would read 84x84x4 pixels as
+    28,224 unrelated numbers); an algorithm without a CNN is refused naming those with one."""
+    shape = image_shape(cfg.env)
+    if shape is None:
+        return
+    algo = cfg.algo
+    if "buffer_size" in ALGO_SCHEMAS[algo.name].__dataclass_fields__:  # replay-based: MLPs only (OffPolicyConfig)
+        with_cnn = [f"algo={name}" for name, schema in ALGO_SCHEMAS.items() if "buffer_size" not in schema.__dataclass_fields__]
+        raise PgtrainError(
+            f"algo={algo.name}'s networks are MLPs on vector observations, but {cfg.env.id} gives images (frame stacks of "
+            f"{'x'.join(map(str, shape))}): use {', '.join(with_cnn[:-1])} or {with_cnn[-1]}, which read them with a CNN"
+        )
+    algo.network = "cnn"

@@ -306,7 +306,7 @@ def spaces(env_cfg: Any) -> tuple[gym.Space, gym.Space]:
     from pgtrain.envs.specs import env_spaces  # one env made per id and kwargs (the config check made it already)
 
     try:
-        return env_spaces(env_cfg.id, dict(env_cfg.kwargs))
+        return env_spaces(env_cfg)
     except PgtrainError:
         raise
     except Exception as ex:  # gymnasium raises several types for an unknown or broken id
