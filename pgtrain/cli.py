@@ -14,6 +14,7 @@ import sys
 
 try:  # Ctrl-C while these load: one line, not a traceback (the console script imports this module before main())
     import os
+    import traceback
     from pathlib import Path
     from typing import Any
 
@@ -24,6 +25,7 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from pgtrain import files
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
     from pgtrain.errors import PgtrainError
 
@@ -35,6 +37,7 @@ except KeyboardInterrupt:
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 NOT_CHOSEN = ("hydra", "tuned")  # configs/ folders that are not groups a user picks from (tuned files load by themselves)
+PREEXISTING: set[Path] = set()  # run directories that existed (empty) before their run started: emptied, never removed
 
 
 def groups_help() -> str:
@@ -69,12 +72,18 @@ class RunGuard(Callback):
             from pgtrain.checks import check  # here: --help never needs gymnasium
 
             check(config)  # without torch: a refused command never waits for it
-            _refuse_existing(Path(str(config.hydra.run.dir)))
+            run_dir = Path(str(config.hydra.run.dir))
+            _refuse_existing(run_dir)
+            if run_dir.exists():
+                PREEXISTING.add(run_dir.resolve())
             from pgtrain.workspace import prepare
 
             prepare(config)  # the device, with torch
         except PgtrainError as ex:
             _fail(str(ex))
+        except Exception:  # Hydra would turn it into a warning and create the run directory regardless
+            traceback.print_exc()
+            raise SystemExit(1) from None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -97,7 +106,12 @@ def _train(cfg: DictConfig) -> float:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        summary = Workspace(cfg, run_dir).train()
+        try:
+            workspace = Workspace(cfg, run_dir)
+        except BaseException:  # a failed start leaves nothing behind: the new run's directory goes
+            files.remove_new_dir(run_dir, keep_dir=run_dir.resolve() in PREEXISTING)
+            raise
+        summary = workspace.train()
     except PgtrainError as ex:  # leave here: an exception would make Hydra print its own "Error executing job" line
         _fail(str(ex))
     # the value a sweeper (Optuna) optimises; no finished episode counts as the worst return: Optuna refuses NaN and
