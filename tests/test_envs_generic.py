@@ -627,11 +627,15 @@ def _shadow_package(tmp_path: Path, name: str) -> dict[str, str]:
         (["env=gym", "env.id=Acrobot-v1", "env.vectorization=vector_entry_point"], "Acrobot-v1 has no vector entry point"),
         (["env=atari", "env.id=ALE/Breakout-v5", "env.image_size=64"], "env=atari makes its own frames"),
         (["env=gym", "env.id=CarRacing-v3", "env.frame_stack=0"], "env.frame_stack=0 is out of range"),
+        (
+            ["env=pong", "env.id=ALE/Breakout-v5"],
+            "env=pong plays ALE/Pong-v5 with the lecture's frame preprocessing; for ALE/Breakout-v5 use env=atari env.id=ALE/Breakout-v5",
+        ),
     ],
     ids=[
         *("unknown-id", "old-version", "unknown-ale-game", "ddpg-discrete", "ddpg-preset", "ale-via-gym", "bad-kwargs"),
         *("images-off-policy", "images-too-small", "moved-id", "missing-module", "no-vector-entry-point", "atari-image-size"),
-        "frame-stack-0",
+        *("frame-stack-0", "pong-another-game"),
     ],
 )
 def test_bad_env_input_is_one_line_and_writes_nothing(cli, tmp_path, args, words):

@@ -118,8 +118,12 @@ def action_type_of(env_id: str, space: gym.Space) -> str:
 def check_env(env: EnvConfig, algo: Any) -> None:
     """Fill in what the env's spec knows (the action type, the solve threshold) and refuse what cannot run, before
     anything is written: an unknown id, a missing optional package, spaces pgtrain cannot drive."""
-    if isinstance(env, PongConfig):
-        return  # the lecture's own pipeline (pgtrain.envs.pong)
+    if isinstance(env, PongConfig):  # the lecture's own pipeline (pgtrain.envs.pong), made for Pong's frames alone
+        own = (_preset(env.name) or {}).get("id", env.id)
+        if env.id != own:
+            where = f"env=atari env.id={env.id}" if env.id.startswith("ALE/") else f"env=gym env.id={env.id}"
+            raise PgtrainError(f"env=pong plays {own} with the lecture's frame preprocessing; for {env.id} use {where}")
+        return
     spec = env_spec(env.id)
     is_ale = isinstance(spec.entry_point, str) and spec.entry_point.startswith("ale_py")
     if isinstance(env, AtariConfig):
@@ -164,13 +168,16 @@ def _generic_identity(env: EnvConfig) -> None:
     """A preset given another id (``env=cartpole env.id=Acrobot-v1``) runs that id as env=gym would: the action type,
     solve threshold and vectorisation that the preset's YAML sets for its own id come from the other id instead (values
     that differ from the preset's, given on the command line, stay)."""
-    path = PRESETS_DIR / f"{env.name}.yaml"
-    if env.name == "gym" or not path.is_file():
-        return
-    preset = yaml.safe_load(path.read_text()) or {}
-    if preset.get("id") in (None, env.id):
+    preset = _preset(env.name) if env.name != "gym" else None
+    if preset is None or preset.get("id") in (None, env.id):
         return
     for key, generic in GENERIC_IDENTITY.items():
         value = getattr(env, key)
         if key in preset and getattr(value, "value", value) == preset[key]:
             setattr(env, key, generic)
+
+
+def _preset(name: str) -> dict[str, Any] | None:
+    """What configs/env/<name>.yaml sets, or None when there is no such file (an env config built in code)."""
+    path = PRESETS_DIR / f"{name}.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else None
