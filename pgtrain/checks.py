@@ -25,7 +25,7 @@ def check(cfg: DictConfig) -> Config:
 
 
 def check_images(cfg: Config) -> None:
-    """Image observations of a generic env are read by the CNN: chosen for them (the MLP would read 84x84x4 pixels as
+    """Image observations (a generic env's, env=atari's) are read by the CNN: chosen for them (the MLP would read 84x84x4 pixels as
     28,224 unrelated numbers); an algorithm without a CNN is refused naming those with one."""
     shape = image_shape(cfg.env)
     if shape is None:

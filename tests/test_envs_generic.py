@@ -258,7 +258,7 @@ def test_every_kind_of_env_trains_with_each_algorithm_that_can_drive_it(tmp_path
         summary = workspace.train()
         assert summary["env_steps"] >= total and summary["updates"] >= 1, (name, summary)
         assert summary["episodes"] >= 1, (name, summary)
-        if kind == "box2d-carracing":
+        if kind in ("box2d-carracing", "ale"):  # PPO on an ALE game too, which no tuned file gives the CNN
             assert workspace.cfg.algo.network == "cnn" and workspace.algo.obs_space.shape == (4, 84, 84)
 
 

@@ -151,10 +151,14 @@ def check_env(env: EnvConfig, algo: Any) -> None:
 
 
 def image_shape(env: EnvConfig) -> tuple[int, ...] | None:
-    """The frame stack ``(C, H, W)`` a generic env's CNN reads, or None when its observations are vectors (or the env
-    preprocesses its own frames: Pong, env=atari)."""
-    if isinstance(env, (PongConfig, AtariConfig)):
+    """The frame stack ``(C, H, W)`` the env's CNN reads, or None when its observations are vectors (Pong's pipeline
+    chooses its own network: the lecture's flat frames, or a stack for a tuned CNN)."""
+    if isinstance(env, PongConfig):
         return None
+    if isinstance(env, AtariConfig):
+        from pgtrain.envs.atari import STACK_SIZE
+
+        return (env.frame_stack, STACK_SIZE, STACK_SIZE)
     space, _ = env_spaces(env)
     return tuple(space.shape) if is_cnn_input(space) else None
 
