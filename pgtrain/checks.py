@@ -1,6 +1,7 @@
 """Everything about a command that can be checked before torch loads: keys, types and ranges (the schemas in
 :mod:`pgtrain.config`), the env (:func:`pgtrain.envs.specs.check_env`) and that the algorithm can drive its actions (the
-registry in :mod:`pgtrain.algos`). It stands above all three, so none of them imports another to check a command."""
+registry in :mod:`pgtrain.algos`) and read its observations (images: a CNN). It stands above all three, so none of
+them imports another to check a command."""
 
 from __future__ import annotations
 
