@@ -17,6 +17,7 @@ import sys
 try:  # Ctrl-C while these load: one line, not a traceback (the console script imports this module before main())
     import os
     import re
+    import traceback
     from pathlib import Path
     from typing import Any
 
@@ -27,7 +28,7 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from pgtrain import rundir
+    from pgtrain import files, rundir
     from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
     from pgtrain.errors import DiskFull, PgtrainError
     from pgtrain.files import SPACE_ERRNOS, lack_of_space
@@ -47,6 +48,7 @@ except KeyboardInterrupt:
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 NOT_CHOSEN = ("hydra", "tuned")  # configs/ folders that are not groups a user picks from (tuned files load by themselves)
+PREEXISTING: set[Path] = set()  # run directories that existed (empty) before their run started: emptied, never removed
 
 
 def groups_help() -> str:
@@ -81,13 +83,19 @@ class RunGuard(Callback):
             from pgtrain.checks import check  # here: --help never needs gymnasium
 
             check(config)  # without torch: a refused command never waits for it
-            _refuse_existing(Path(str(config.hydra.run.dir)))
-            rundir.current = str(config.hydra.run.dir)
+            run_dir = Path(str(config.hydra.run.dir))
+            _refuse_existing(run_dir)
+            rundir.current = str(run_dir)
+            if run_dir.exists():
+                PREEXISTING.add(run_dir.resolve())
             from pgtrain.workspace import prepare
 
             prepare(config)  # the device, with torch
         except PgtrainError as ex:
             _fail(str(ex), ex.exit_status)
+        except Exception:  # Hydra would turn it into a warning and create the run directory regardless
+            traceback.print_exc()
+            raise SystemExit(1) from None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -128,7 +136,12 @@ def _train(cfg: DictConfig) -> float:
     else:
         label, slots = job_label(run_dir), str(run_dir.parent.resolve())
     try:
-        summary = Workspace(cfg, run_dir, label=label, slots=slots).train()
+        try:
+            workspace = Workspace(cfg, run_dir, label=label, slots=slots)
+        except BaseException:  # a failed start leaves nothing behind: the new run's directory goes
+            files.remove_new_dir(run_dir, keep_dir=run_dir.resolve() in PREEXISTING)
+            raise
+        summary = workspace.train()
     except PgtrainError as ex:  # leave here: an exception would make Hydra print its own "Error executing job" line
         _fail(str(ex), ex.exit_status)
     if single:

@@ -228,6 +228,10 @@ class EnvConfig:
     normalize_reward: bool = False  # scale rewards by the running std of the discounted return (VecNormalize's norm_reward)
     normalize_gamma: float = 0.99  # discount of that return (set it to algo.gamma)
     normalize_clip: float = 10.0  # clip normalised observations and rewards to [-this, this]
+    # image observations (uint8 H x W x 1 or 3, e.g. CarRacing-v3), which get the CNN (pgtrain/envs/observations.py):
+    image_size: int = 84  # resize frames to this square side, as the Atari protocol's 84 (0 = keep the env's size)
+    grayscale: bool = True  # turn RGB frames grey (one channel instead of three)
+    frame_stack: int = 4  # stack this many most recent frames into one observation (1 = the current frame only)
 
     def __post_init__(self) -> None:
         unset = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) == MISSING]
@@ -248,6 +252,9 @@ class EnvConfig:
             check_at_least("env.max_episode_steps", self.max_episode_steps, 1)
         check_gamma("env.normalize_gamma", self.normalize_gamma)
         check_positive("env.normalize_clip", self.normalize_clip)
+        check_at_least("env.image_size", self.image_size, 0)
+        check_at_most("env.image_size", self.image_size, 4096)
+        check_at_least("env.frame_stack", self.frame_stack, 1)
 
 
 @dataclass
@@ -276,6 +283,7 @@ class PongConfig(EnvConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_at_least("env.async_batch", self.async_batch, 0)
+        _check_own_frames(self)
         check(self.action_set in ("updown", "minimal"), f"env.action_set={self.action_set}: choose updown or minimal")
         check(self.backend in ("ale_vector", "gymnasium"), f"env.backend={self.backend}: choose ale_vector or gymnasium")
         check(
@@ -319,7 +327,19 @@ class AtariConfig(EnvConfig):
         )
         check_at_least("env.frame_stack", self.frame_stack, 1)
         check_at_least("env.noop_max", self.noop_max, 0)
+        _check_own_frames(self)
         check_at_least("env.num_threads", self.num_threads, 0)
+
+
+def _check_own_frames(env: EnvConfig) -> None:
+    """ALE envs preprocess their frames themselves: the generic image options would silently do nothing."""
+    default = EnvConfig.__dataclass_fields__
+    for key in ("image_size", "grayscale"):
+        check(
+            getattr(env, key) == default[key].default,
+            f"env.{key}={getattr(env, key)}: env={env.name} makes its own frames (ale-py's preprocessing); "
+            "env.image_size and env.grayscale apply to env=gym's image observations",
+        )
 
 
 ENV_SCHEMAS: dict[str, type[EnvConfig]] = {"pong": PongConfig, "atari": AtariConfig}  # by env.name; others: EnvConfig

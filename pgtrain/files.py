@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 from types import TracebackType
 
@@ -140,3 +141,16 @@ def write_text(path: Path | str, text: str) -> None:
     """Write ``text`` to ``path`` atomically and durably."""
     with AtomicPath(path) as tmp:
         tmp.write_text(text)
+
+
+def remove_new_dir(path: Path | str, keep_dir: bool = False) -> None:
+    """Remove a directory this process created and everything in it (``keep_dir``: empty it, keep the directory)."""
+    path = Path(path)
+    if not keep_dir:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for child in path.iterdir() if path.is_dir() else []:
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)

@@ -54,11 +54,15 @@ def mlp_out_dim(in_dim: int, hidden_sizes: Sequence[int]) -> int:
 
 
 class NatureCNN(nn.Module):
-    """The DQN/A2C Atari torso: 3 conv layers and a 512-wide linear layer, for ``(C, 84, 84)`` uint8 frames."""
+    """The DQN/A2C Atari torso: 3 conv layers and a 512-wide linear layer, for ``(C, H, W)`` uint8 frames (84x84 in
+    the Atari protocol; at least ``MIN_SIDE`` a side)."""
 
-    def __init__(self, in_channels: int, out_dim: int = 512) -> None:
+    MIN_SIDE = 36  # the three convolutions leave one pixel of a 36x36 frame
+
+    def __init__(self, in_channels: int, out_dim: int = 512, size: tuple[int, int] = (84, 84)) -> None:
         super().__init__()
         self.out_dim = out_dim
+        h, w = (((side - 8) // 4 + 1 - 4) // 2 + 1 - 2 for side in size)  # after the 8/4, 4/2 and 3/1 convolutions
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, 32, 8, stride=4),
             nn.ReLU(),
@@ -67,7 +71,7 @@ class NatureCNN(nn.Module):
             nn.Conv2d(64, 64, 3, stride=1),
             nn.ReLU(),
             nn.Flatten(),
-            nn.Linear(64 * 7 * 7, out_dim),
+            nn.Linear(64 * h * w, out_dim),
             nn.ReLU(),
         )
 
@@ -113,7 +117,12 @@ def torso(obs_space: gym.Space, network: str, hidden_sizes: Sequence[int], activ
             return SmallCNN(math.isqrt(shape[0])), SmallCNN.OUT_DIM  # Pong's flat 80x80 difference frames
         if len(shape) != 3:
             raise PgtrainError(f"algo.network=cnn needs image observations (C, H, W) or flat square frames; this env gives shape {shape}")
-        return NatureCNN(shape[0]), 512
+        if min(shape[1:]) < NatureCNN.MIN_SIDE:
+            raise PgtrainError(
+                f"algo.network=cnn needs frames of {NatureCNN.MIN_SIDE}x{NatureCNN.MIN_SIDE} pixels at least; this env gives "
+                f"{shape[1]}x{shape[2]}: set env.image_size=84"
+            )
+        return NatureCNN(shape[0], size=(shape[1], shape[2])), 512
     in_dim = int(np.prod(shape))
     sparse = in_dim >= SPARSE_MIN_FEATURES and len(hidden_sizes) > 0  # without hidden layers the head reads the input
     first: list[nn.Module] = [nn.Flatten()]

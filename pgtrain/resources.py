@@ -5,8 +5,8 @@ run that cannot fit is refused with one line and nothing is left behind:
 
 - **the budget**: a single batch larger than ``total_steps`` (a vector step of ``algo.num_envs`` envs, A2C's
   ``num_envs x n_steps`` rollout, REINFORCE's ``episodes_per_update`` episodes of one step at least) could never be
-  collected within it (DDPG's ``learning_starts`` is a warm-up, not a batch: a run that ends inside it says so at the
-  end, as every run that made no update does);
+  collected within it, and a replay buffer that must hold ``max(learning_starts, batch_size)`` transitions before the
+  first update would never get there (a run whose episodes outlast the budget still says so at the end);
 - **threads**: ``device.torch_threads`` (torch starts about two OS threads per intra-op thread), the Pong emulators'
   ``env.num_threads`` and the worker processes of ``env.vectorization=async`` against what the kernel lets this
   process start (``pid_max``, ``threads-max``, ``RLIMIT_NPROC``, a cgroup's ``pids.max``, less what already runs);
@@ -98,6 +98,14 @@ def check_budget(cfg: Any) -> None:
             f"algo.episodes_per_update={algo.episodes_per_update}: one batch needs at least {algo.episodes_per_update:,} env "
             f"steps (an episode has one at least), more than the whole budget total_steps={total:,}"
         )
+    if _replay(algo):
+        key, value = max(
+            [("algo.learning_starts", algo.learning_starts), ("algo.batch_size", algo.batch_size)], key=lambda kv: kv[1]
+        )  # the replay collector's first minibatch (pgtrain.collectors.replay), unless the buffer is smaller
+        if algo.buffer_size < value:
+            key, value = "algo.buffer_size", algo.buffer_size
+        if total < value:
+            raise PgtrainError(f"total_steps={total} is below {key}={value}: no update would run; raise total_steps or lower {key}")
 
 
 def check_threads(cfg: Any) -> None:
@@ -306,7 +314,7 @@ def spaces(env_cfg: Any) -> tuple[gym.Space, gym.Space]:
     from pgtrain.envs.specs import env_spaces  # one env made per id and kwargs (the config check made it already)
 
     try:
-        return env_spaces(env_cfg.id, dict(env_cfg.kwargs))
+        return env_spaces(env_cfg)
     except PgtrainError:
         raise
     except Exception as ex:  # gymnasium raises several types for an unknown or broken id

@@ -117,6 +117,7 @@ class Workspace:
 
         self.episodes = 0
         self.returns: deque[float] = deque(maxlen=max(FINAL_WINDOW, cfg.env.solve_window))
+        self.warmup_returns: deque[float] = deque(maxlen=FINAL_WINDOW)  # shown until an episode of the policy's own ends
         self.solved: dict[str, float] | None = None
         self.wall_offset = 0.0  # wall seconds spent by earlier processes of this run
         self.eval_due, self.video_due, self.checkpoint_due = self._schedules(0)
@@ -237,7 +238,7 @@ class Workspace:
 
     def _finish(self) -> dict[str, Any]:
         self.logger.flush_metrics(self.collector.env_steps)
-        self.logger.show(self.collector.env_steps, self.sps(), self.recent_return(), force=True)
+        self.logger.show(self.collector.env_steps, self.sps(), *self._shown_return(), force=True)
         self.save()
         summary = self.summary()
         files.write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -260,6 +261,7 @@ class Workspace:
         self.logger.scalar(RETURN_TAG, ret, step)
         self.logger.scalar("train/episodic_length", length, step)
         if warmup:  # DDPG's random warm-up actions played (part of) it: final_return and the solve window skip it
+            self.warmup_returns.append(ret)
             return
         self.returns.append(ret)
         window = self.cfg.env.solve_window
@@ -277,8 +279,15 @@ class Workspace:
             self.last_metrics_time = now
             self.logger.flush_metrics(step)
             self.logger.scalar("time/sps", sps, step)
-        extra = "" if self.last_eval is None else f" eval={self.last_eval:.1f}"
-        self.logger.show(step, sps, self.recent_return(), extra)
+        ret, label = self._shown_return()
+        extra = label if self.last_eval is None else f"{label} eval={self.last_eval:.1f}"
+        self.logger.show(step, sps, ret, extra)
+
+    def _shown_return(self) -> tuple[float | None, str]:
+        """The progress bar's return: the policy's episodes, or, before any has ended, the random warm-up's (labelled)."""
+        if self.returns or not self.warmup_returns:
+            return self.recent_return(), ""
+        return float(np.mean(self.warmup_returns)), " (random warm-up)"
 
     def _evaluate(self, step: int) -> None:
         returns = evaluate(

@@ -167,6 +167,26 @@ def test_whole_numbers_written_as_floats_are_integers(cli, tmp_path):
     assert read_summary(tmp_path / "r")["env_steps"] >= 1200 and list((tmp_path / "r" / "checkpoints").glob("step_*.pt"))
 
 
+def test_a_sweep_job_refused_at_its_start_leaves_no_job_directory(cli, tmp_path):
+    """A sweep's jobs are checked as they start, after Hydra made their directories: a refused job removes its own."""
+    res = cli("-m", "algo=sac", "env=hopper", "total_steps=5000")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.splitlines()[-1].startswith("pgtrain: error: total_steps=5000 is below algo.learning_starts=10000")
+    assert "Traceback" not in res.stderr
+    (sweep,) = (tmp_path / "runs" / "multirun").iterdir()
+    assert sorted(p.name for p in sweep.iterdir()) == ["multirun.yaml"]  # the sweep's record stays, the job's directory goes
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_refused_resume_keeps_every_file_of_the_run(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("total_steps=100", "algo.num_envs=2", f"hydra.run.dir={run}").returncode == 0
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    res = cli(f"resume={run}", "total_steps=200", "device.name=cuda")
+    assert res.returncode == 2 and "device=cuda" in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_gpu_is_refused(cli, tmp_path):
     res = cli("device=cuda")

@@ -108,6 +108,162 @@ def test_presets_name_their_action_type_and_threshold(env):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Observations as the networks read them (pgtrain.envs.observations)
+
+
+def _observation_space(*overrides: str) -> gym.Space:
+    cfg = _config("env=gym", *overrides)
+    envs = make_vec_env(cfg.env, 1)
+    try:
+        return envs.single_observation_space
+    finally:
+        envs.close()
+
+
+def test_discrete_observations_are_one_hot():
+    """Taxi's state s (0..499) becomes the float32 vector with a single 1 at index s."""
+    envs = make_vec_env(_config("env=gym", "env.id=Taxi-v4").env, 2)
+    raw = gym.make("Taxi-v4")
+    try:
+        assert envs.single_observation_space.shape == (500,) and envs.single_observation_space.dtype == np.float32
+        obs, _ = envs.reset(seed=7)
+        first, _ = raw.reset(seed=7)  # env 0 of the vector env is seeded with 7
+        assert obs.dtype == np.float32 and obs.shape == (2, 500)
+        assert obs[0, first] == 1.0 and obs[0].sum() == 1.0 and obs[1].sum() == 1.0
+    finally:
+        envs.close()
+        raw.close()
+
+
+def test_tuple_observations_are_concatenated_one_hots():
+    """Blackjack's (player sum 0..31, dealer card 0..10, usable ace 0..1) is 32 + 11 + 2 = 45 values, three of them 1."""
+    envs = make_vec_env(_config("env=gym", "env.id=Blackjack-v1").env, 1)
+    raw = gym.make("Blackjack-v1")
+    try:
+        obs, _ = envs.reset(seed=3)
+        (player, dealer, ace), _ = raw.reset(seed=3)
+        assert obs.shape == (1, 45) and obs.sum() == 3.0
+        assert obs[0, player] == obs[0, 32 + dealer] == obs[0, 43 + ace] == 1.0
+    finally:
+        envs.close()
+        raw.close()
+
+
+@pytest.mark.parametrize(
+    "overrides, shape",
+    [
+        ([], (4, 84, 84)),  # 84x84, grey, 4 frames: the Atari protocol's stack
+        (["env.grayscale=false", "env.frame_stack=2"], (6, 84, 84)),  # 2 RGB frames: 6 planes
+        (["env.image_size=0", "env.frame_stack=1"], (1, 96, 96)),  # the env's own 96x96, one grey frame
+    ],
+    ids=["default", "colour", "native-size"],
+)
+def test_image_observations_are_resized_grey_stacked_channels_first(overrides, shape):
+    space = _observation_space("env.id=CarRacing-v3", "algo=ppo", *overrides)
+    assert space.shape == shape and space.dtype == np.uint8
+
+
+def test_colour_frames_keep_their_planes_in_order():
+    """Channel 3k + c of a colour stack is plane c (R, G, B) of frame k, the newest frame last."""
+    cfg = _config("env=gym", "env.id=CarRacing-v3", "algo=ppo", "env.grayscale=false", "env.frame_stack=2", "env.image_size=0")
+    envs, raw = make_vec_env(cfg.env, 1), gym.make("CarRacing-v3")
+    try:
+        obs, _ = envs.reset(seed=5)
+        frame, _ = raw.reset(seed=5)
+        np.testing.assert_array_equal(obs[0, 3:6], frame.transpose(2, 0, 1))  # the newest frame
+        np.testing.assert_array_equal(obs[0, :3], obs[0, 3:6])  # FrameStackObservation starts with the first frame repeated
+    finally:
+        envs.close()
+        raw.close()
+
+
+class _SpacesEnv(gym.Env):
+    """A tiny env with the given observation space (gymnasium registers none with a Dict of Boxes or a Text space)."""
+
+    def __init__(self, observation_space: gym.Space) -> None:
+        self.observation_space, self.action_space = observation_space, gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def test_dict_of_vectors_is_flattened_and_a_dict_holding_an_image_is_refused():
+    from pgtrain.envs.observations import ObservationOptions, wrap_observations
+
+    space = gym.spaces.Dict({"pos": gym.spaces.Box(-1, 1, (3,)), "mode": gym.spaces.Discrete(4), "bits": gym.spaces.MultiBinary(2)})
+    env = wrap_observations(_SpacesEnv(space), ObservationOptions(), "X-v0")
+    assert env.observation_space.shape == (3 + 4 + 2,) and env.reset(seed=0)[0].dtype == np.float32
+    image = gym.spaces.Dict({"pixels": gym.spaces.Box(0, 255, (64, 64, 3), np.uint8), "pos": gym.spaces.Box(-1, 1, (3,))})
+    with pytest.raises(PgtrainError, match="X-v0's Dict observation holds an image at 'pixels'"):
+        wrap_observations(_SpacesEnv(image), ObservationOptions(), "X-v0")
+    with pytest.raises(PgtrainError, match="X-v0 has a Text observation space"):
+        wrap_observations(_SpacesEnv(gym.spaces.Text(5)), ObservationOptions(), "X-v0")
+
+
+def test_a_preset_given_another_id_runs_it_as_env_gym_would():
+    cfg = _config("env=cartpole", "env.id=Acrobot-v1")
+    assert cfg.env.vectorization == "auto" and cfg.env.solve_threshold == -100 and cfg.env.action_type.value == "discrete"
+    assert _config("env=pendulum", "env.id=CartPole-v1").env.action_type.value == "discrete"
+    kept = _config("env=cartpole", "env.id=Acrobot-v1", "env.solve_threshold=-90").env  # a value of the user's own stays
+    assert kept.solve_threshold == -90
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Every kind of registered env, with each algorithm that can drive it
+
+ON_POLICY = {
+    "reinforce": ["algo=reinforce", "algo.num_envs=2", "algo.episodes_per_update=1"],
+    "a2c": ["algo=a2c", "algo.num_envs=2", "algo.n_steps=8"],
+    "ppo": ["algo=ppo", "algo.num_envs=2", "algo.n_steps=8", "algo.batch_size=16", "algo.n_epochs=1"],
+}
+OFF_POLICY = {
+    name: [f"algo={name}", "algo.num_envs=1", "algo.learning_starts=32", "algo.batch_size=16", "algo.buffer_size=1000"]
+    for name in ("ddpg", "td3", "sac")
+}
+# id overrides -> the algorithms to run; episodes cut to env.max_episode_steps so that REINFORCE has whole ones
+KINDS = {
+    "classic-discrete": (["env=gym", "env.id=Acrobot-v1", "env.max_episode_steps=30"], ON_POLICY),
+    "classic-continuous": (["env=gym", "env.id=MountainCarContinuous-v0", "env.max_episode_steps=30"], {**ON_POLICY, **OFF_POLICY}),
+    "toy-text-taxi": (["env=gym", "env.id=Taxi-v4", "env.max_episode_steps=30"], ON_POLICY),
+    "toy-text-frozenlake": (["env=gym", "env.id=FrozenLake-v1"], ON_POLICY),
+    "toy-text-cliffwalking": (["env=gym", "env.id=CliffWalking-v1", "env.max_episode_steps=30"], ON_POLICY),
+    "toy-text-blackjack": (["env=gym", "env.id=Blackjack-v1"], ON_POLICY),
+    "box2d-lunarlander": (["env=gym", "env.id=LunarLander-v3", "env.max_episode_steps=30"], ON_POLICY),
+    "box2d-bipedalwalker": (["env=gym", "env.id=BipedalWalker-v3", "env.max_episode_steps=30"], {**ON_POLICY, **OFF_POLICY}),
+    "box2d-carracing": (["env=gym", "env.id=CarRacing-v3", "env.max_episode_steps=6"], ON_POLICY),
+    "mujoco": (["env=gym", "env.id=InvertedPendulum-v5", "env.max_episode_steps=30"], {**ON_POLICY, **OFF_POLICY}),
+    "ale": (["env=atari", "env.id=ALE/Breakout-v5", "env.max_episode_steps=30"], ON_POLICY),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_of_env_trains_with_each_algorithm_that_can_drive_it(tmp_path, kind):
+    """A hundred or more env steps (a few dozen for CarRacing and ALE, whose frames are drawn or learnt from slowly) and
+    at least one update with each algorithm, through the workspace a run uses; image observations get the CNN."""
+    from pgtrain.workspace import Workspace
+
+    env_args, algos = KINDS[kind]
+    total = {"box2d-carracing": 24, "ale": 64}.get(kind, 160)
+    for name, algo_args in algos.items():
+        with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+            args = [*env_args, *algo_args, f"total_steps={total}", "progress=false", "checkpoint_every_s=0"]
+            if kind != "box2d-carracing" and kind != "ale":
+                args.append("algo.hidden_sizes=[16]")
+            raw = compose("config", overrides=args)
+        run = tmp_path / name
+        workspace = Workspace(raw, run)
+        summary = workspace.train()
+        assert summary["env_steps"] >= total and summary["updates"] >= 1, (name, summary)
+        assert summary["episodes"] >= 1, (name, summary)
+        if kind in ("box2d-carracing", "ale"):  # PPO on an ALE game too, which no tuned file gives the CNN
+            assert workspace.cfg.algo.network == "cnn" and workspace.algo.obs_space.shape == (4, 84, 84)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Normalisation
 
 
@@ -461,8 +617,27 @@ def _shadow_package(tmp_path: Path, name: str) -> dict[str, str]:
         (["env=lunarlander", "algo=ddpg"], "algo=ddpg needs continuous actions, but env=lunarlander has discrete"),
         (["env=gym", "env.id=ALE/Breakout-v5"], "run it with env=atari env.id=ALE/Breakout-v5"),
         (["env=gym", "env.id=Acrobot-v1", "+env.kwargs.nosuch=1"], "gym.make('Acrobot-v1', **env.kwargs={'nosuch': 1}) failed"),
+        (
+            ["env=gym", "env.id=CarRacing-v3", "algo=sac"],
+            "algo=sac's networks are MLPs on vector observations, but CarRacing-v3 gives images (frame stacks of 4x84x84): "
+            "use algo=a2c, algo=ppo or algo=reinforce",
+        ),
+        (["env=gym", "env.id=CarRacing-v3", "env.image_size=32"], "algo.network=cnn needs frames of 36x36 pixels at least"),
+        (["env=gym", "env.id=Ant-v3"], "env Ant-v3 cannot be made here: The mujoco v2 and v3 based environments have been moved"),
+        (["env=gym", "env.id=phys2d/CartPole-v1"], "env phys2d/CartPole-v1 needs the module jax, which is not installed here"),
+        (["env=gym", "env.id=Acrobot-v1", "env.vectorization=vector_entry_point"], "Acrobot-v1 has no vector entry point"),
+        (["env=atari", "env.id=ALE/Breakout-v5", "env.image_size=64"], "env=atari makes its own frames"),
+        (["env=gym", "env.id=CarRacing-v3", "env.frame_stack=0"], "env.frame_stack=0 is out of range"),
+        (
+            ["env=pong", "env.id=ALE/Breakout-v5"],
+            "env=pong plays ALE/Pong-v5 with the lecture's frame preprocessing; for ALE/Breakout-v5 use env=atari env.id=ALE/Breakout-v5",
+        ),
     ],
-    ids=["unknown-id", "old-version", "unknown-ale-game", "ddpg-discrete", "ddpg-preset", "ale-via-gym", "bad-kwargs"],
+    ids=[
+        *("unknown-id", "old-version", "unknown-ale-game", "ddpg-discrete", "ddpg-preset", "ale-via-gym", "bad-kwargs"),
+        *("images-off-policy", "images-too-small", "moved-id", "missing-module", "no-vector-entry-point", "atari-image-size"),
+        *("frame-stack-0", "pong-another-game"),
+    ],
 )
 def test_bad_env_input_is_one_line_and_writes_nothing(cli, tmp_path, args, words):
     res = cli(*args)
@@ -488,6 +663,21 @@ def test_missing_optional_package_names_its_install_command(cli, tmp_path, args,
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and words in res.stderr and "gymnasium[" in res.stderr, res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shadow"]
+
+
+def test_the_issues_commands_run_through_the_command_line(cli, tmp_path):
+    """Taxi's discrete observations (a traceback before 2026-12-07) and a preset given another id (gymnasium's "no
+    vector entry point" before), as a user types them."""
+    for name, args, threshold in [
+        ("taxi", ("env=gym", "env.id=Taxi-v4", "env.max_episode_steps=20"), 8),
+        ("acrobot", ("env=cartpole", "env.id=Acrobot-v1", "env.max_episode_steps=20"), -100),
+    ]:
+        run = tmp_path / name
+        res = cli(*args, "algo.num_envs=2", "algo.hidden_sizes=[16]", "total_steps=200", f"hydra.run.dir={run}")
+        assert res.returncode == 0, res.stderr
+        summary = read_summary(run)
+        assert summary["env_id"] == args[1].split("=")[1] and summary["solve_threshold"] == threshold
+        assert summary["updates"] >= 1
 
 
 @pytest.mark.parametrize(

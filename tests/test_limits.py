@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from hydra import compose, initialize_config_dir
 
 from pgtrain import resources
@@ -330,6 +330,42 @@ def test_a_batch_larger_than_the_budget_is_refused(cli, tmp_path, args, words):
     _nothing_written(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["algo=sac", "env=hopper", "total_steps=5000"],  # configs/tuned/sac_hopper.yaml: learning_starts 10,000
+            "total_steps=5000 is below algo.learning_starts=10000: no update would run; raise total_steps or lower algo.learning_starts",
+        ),
+        (
+            ["algo=td3", "env=gym", "env.id=MountainCarContinuous-v0", "total_steps=5000"],  # TD3's default: 25,000
+            "total_steps=5000 is below algo.learning_starts=25000",
+        ),
+        (
+            ["algo=ddpg", "env=pendulum", "algo.learning_starts=10", "algo.batch_size=600", "total_steps=500"],
+            "total_steps=500 is below algo.batch_size=600: no update would run; raise total_steps or lower algo.batch_size",
+        ),
+    ],
+    ids=["sac-learning-starts", "td3-learning-starts", "ddpg-batch-size"],
+)
+def test_a_replay_budget_that_cannot_reach_the_first_update_is_refused(cli, tmp_path, args, line):
+    _refused(cli(*args), line)
+    _nothing_written(tmp_path)
+
+
+def test_a_budget_that_just_reaches_learning_starts_runs_and_the_bar_shows_the_warm_up_return(cli, tmp_path):
+    """400 Pendulum steps on one env: two 200-step episodes of random warm-up actions, then the first update at step 400
+    (the buffer holds learning_starts=400 transitions). The last progress line shows the warm-up's return, labelled."""
+    run = tmp_path / "run"
+    args = ["algo=ddpg", "env=pendulum", "algo.num_envs=1", "algo.learning_starts=400", "algo.batch_size=16", "algo.hidden_sizes=[16]"]
+    res = cli(*args, "total_steps=400", "eval_interval=0", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = read_summary(run)
+    assert summary["episodes"] == 2 and summary["updates"] >= 1 and summary["final_return"] is None  # warm-up only
+    last = [line for line in res.stdout.splitlines() if line.startswith("step")][-1]
+    assert "mean return -" in last and last.endswith("(random warm-up)"), last
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Disk
 
@@ -375,18 +411,16 @@ FUZZ_SEED = 20
 
 
 def _help_keys(text: str) -> list[str]:
-    """The dotted keys of the options section of ``pgtrain --help``."""
-    body = text.split("documents each):", 1)[1].split("\nExamples:", 1)[0]
+    """The dotted keys of the options sections of ``pgtrain --help`` (``top level:``, ``algo: NAME``, ...)."""
     keys: list[str] = []
-
-    def walk(node, prefix: str) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{prefix}{k}.")
-        else:
-            keys.append(prefix[:-1])
-
-    walk(yaml.safe_load(body), "")
+    prefix = None
+    for line in text.split("Options, their values and meanings", 1)[1].splitlines():
+        if head := re.fullmatch(r"(top level|algo|env|device):.*", line):
+            prefix = "" if head.group(1) == "top level" else head.group(1) + "."
+        elif prefix is not None and (row := re.match(r"  (\w+): ", line)):
+            keys.append(prefix + row.group(1))
+        elif not line.strip():
+            prefix = None
     return keys
 
 

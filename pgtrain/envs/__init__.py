@@ -4,7 +4,8 @@ Every env uses gymnasium's NEXT_STEP autoreset: the step that ends an episode re
 (so a truncated episode can be bootstrapped from it), and the following step resets that env, ignoring its action.
 The collectors drop those reset steps. ``terminated`` and ``truncated`` are passed through apart.
 
-Wrappers, inside out: the env (pong, an ALE game, or any gymnasium id), gymnasium's RecordEpisodeStatistics (so
+Wrappers, inside out: the env (pong, an ALE game, or any gymnasium id, whose observations become vectors or
+channels-first frame stacks: :mod:`pgtrain.envs.observations`), gymnasium's RecordEpisodeStatistics (so
 the logged returns are the env's true ones), then, for training only, what changes what is learnt from: Atari's
 episodic life and reward clipping, and the observation / reward normalisation (:mod:`pgtrain.envs.normalize`).
 """
@@ -22,6 +23,7 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 from pgtrain.config import AtariConfig, EnvConfig
 from pgtrain.envs.normalize import normalize
+from pgtrain.envs.observations import ObservationOptions, wrap_observations
 from pgtrain.errors import PgtrainError
 
 # env.vectorization=auto without a vector entry point: SyncVectorEnv, measured 3x AsyncVectorEnv's env steps/s with
@@ -90,18 +92,21 @@ def _make_gym_vec_env(cfg: EnvConfig, num_envs: int, render_mode: str | None) ->
     try:
         if mode == "vector_entry_point":
             return gym.make_vec(cfg.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
-        fns = [functools.partial(make_env, cfg.id, kwargs)] * num_envs
+        fns = [functools.partial(make_env, cfg.id, kwargs, ObservationOptions.of(cfg))] * num_envs
         vector = gym.vector.AsyncVectorEnv if mode == "async" else gym.vector.SyncVectorEnv
         return vector(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
     except gym.error.Error as ex:
         raise PgtrainError(f"cannot make env {cfg.id!r}: {ex}") from ex
 
 
-def make_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
-    """``gym.make(env_id, **kwargs)``, with MuJoCo's warnings sent to Python's ``warnings`` (in a subprocess too)."""
-    if (gym.spec(env_id).entry_point or "").startswith("gymnasium.envs.mujoco"):
+def make_env(env_id: str, kwargs: dict[str, Any], observations: ObservationOptions | None = None) -> gym.Env:
+    """``gym.make(env_id, **kwargs)``, with MuJoCo's warnings sent to Python's ``warnings`` (in a subprocess too), its
+    observations as pgtrain's networks read them (:mod:`pgtrain.envs.observations`; ``None``: as the env gives them)."""
+    entry_point = gym.spec(env_id).entry_point
+    if isinstance(entry_point, str) and entry_point.startswith("gymnasium.envs.mujoco"):
         quiet_mujoco()
-    return gym.make(env_id, **kwargs)
+    env = gym.make(env_id, **kwargs)
+    return env if observations is None else wrap_observations(env, observations, env_id)
 
 
 def quiet_mujoco() -> None:
