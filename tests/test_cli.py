@@ -117,6 +117,23 @@ def test_cuda_without_gpu_is_refused(cli, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: device=cuda is refused instead (test above)")
+@pytest.mark.parametrize("args", [(), ("algo=ddpg", "env=pendulum", "algo.learning_starts=200")], ids=["reinforce", "ddpg"])
+def test_cuda_trains_on_the_gpu_and_resumes(cli, tmp_path, args):
+    """On a GPU machine, device=cuda trains there (the summary names it), checkpoints load on the CPU, and a resume
+    goes on."""
+    run = tmp_path / "run"
+    res = cli("device=cuda", *args, "total_steps=2000", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    assert summary["device"] == "cuda" and summary["env_steps"] >= 2000 and summary["updates"] > 0, summary
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")
+    assert state["counters"]["env_steps"] == summary["env_steps"]
+    res = cli(f"resume={run}", "total_steps=4000")
+    assert res.returncode == 0, res.stderr
+    assert read_summary(run)["env_steps"] >= 4000 and read_summary(run)["device"] == "cuda"
+
+
 def test_help_lists_groups_and_options(cli):
     res = cli("--help")
     assert res.returncode == 0
