@@ -150,8 +150,7 @@ def test_pipeline_groups_are_checked(overrides, message):
 def test_tuned_files_apply_every_key(tuned):
     """configs/tuned/<algo>_<env>.yaml wins over the group defaults and the root's own values (total_steps included)."""
     algo, env = tuned.split("_", 1)
-    if not (CONFIGS / "env" / f"{env}.yaml").exists():
-        pytest.skip(f"env={env} is not in this checkout (tuned files may come before their env)")
+    assert (CONFIGS / "env" / f"{env}.yaml").exists(), f"configs/tuned/{tuned}.yaml names env={env}, which configs/env/ lacks"
     cfg = _compose(f"algo={algo}", f"env={env}")
     wanted = OmegaConf.to_container(OmegaConf.load(CONFIGS / "tuned" / f"{tuned}.yaml"))
 

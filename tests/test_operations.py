@@ -359,7 +359,6 @@ def test_plot_errors_are_one_line(tmp_path):
     _assert_one_line_error(res, "pgtrain-plot", "no TensorBoard event files")
 
 
-@pytest.mark.skipif(not (Path(__file__).parent.parent / "pgtrain" / "envs" / "pong.py").exists(), reason="Pong env not present")
 def test_pong_video_shows_the_real_game_screen(tmp_path):
     """The network sees 80x80 difference frames; the video shows the 210x160 colour screen."""
     run = tmp_path / "pong"
