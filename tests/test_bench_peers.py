@@ -1,6 +1,7 @@
 """scripts/bench_peers.py: the side-by-side benchmark runs both sides in --quick mode and writes its table, PNG and JSON.
 
-The end-to-end tests need the optional group ``bench`` (stable-baselines3, tianshou) and skip without it.
+The end-to-end tests need the peers (stable-baselines3, tianshou, OpenCV; Box2D and MuJoCo for their envs), which
+scripts/install.sh installs from requirements.lock: without them they fail, naming what is missing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _load_script():
 def _need(*modules: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
-        pytest.skip(f"optional group 'bench' not installed ({', '.join(missing)} missing): pip install -e '.[bench]'")
+        pytest.fail(f"{', '.join(missing)} missing: scripts/install.sh installs them (requirements.lock; pip install -e '.[bench]')")
 
 
 def test_tracker_solves_on_the_episode_that_lifts_the_window_mean():

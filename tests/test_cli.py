@@ -47,7 +47,6 @@ def test_run_directory_contract(cli, tmp_path):
     assert (summary["algo"], summary["env"], summary["seed"]) == ("reinforce", "cartpole", 3)
     assert summary["env_steps"] >= 3000 and summary["episodes"] > 0
     assert summary["steps_per_second"] > 0 and summary["wall_time_s"] > 0
-    assert 8 <= summary["final_return"] <= 500
     # TensorBoard scalars, x = env steps
     acc = _events(run)
     tags = set(acc.Tags()["scalars"])
@@ -57,6 +56,13 @@ def test_run_directory_contract(cli, tmp_path):
     returns = acc.Scalars("train/episodic_return")
     assert len(returns) == summary["episodes"]
     assert returns[-1].step <= summary["env_steps"]
+    values = [e.value for e in returns]
+    lengths = [e.value for e in acc.Scalars("train/episodic_length")]
+    assert values == lengths  # CartPole pays 1 a step
+    last = values[-100:]
+    assert summary["final_return"] == pytest.approx(sum(last) / len(last), rel=1e-6)
+    # every step is in a logged episode but the unfinished ones: at most 8 envs x CartPole's 500 steps
+    assert sum(lengths) <= summary["env_steps"] < sum(lengths) + 8 * 500
     # HParams: the config and the final metric in this run's own event file
     hp = acc.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in hp and "_hparams_/session_start_info" in hp
@@ -192,6 +198,23 @@ def test_cuda_without_gpu_is_refused(cli, tmp_path):
     res = cli("device=cuda")
     assert res.returncode == 2 and "device=cuda" in res.stderr and res.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: device=cuda is refused instead (test above)")
+@pytest.mark.parametrize("args", [(), ("algo=ddpg", "env=pendulum", "algo.learning_starts=200")], ids=["reinforce", "ddpg"])
+def test_cuda_trains_on_the_gpu_and_resumes(cli, tmp_path, args):
+    """On a GPU machine, device=cuda trains there (the summary names it), checkpoints load on the CPU, and a resume
+    goes on."""
+    run = tmp_path / "run"
+    res = cli("device=cuda", *args, "total_steps=2000", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr
+    summary = read_summary(run)
+    assert summary["device"] == "cuda" and summary["env_steps"] >= 2000 and summary["updates"] > 0, summary
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")
+    assert state["counters"]["env_steps"] == summary["env_steps"]
+    res = cli(f"resume={run}", "total_steps=4000")
+    assert res.returncode == 0, res.stderr
+    assert read_summary(run)["env_steps"] >= 4000 and read_summary(run)["device"] == "cuda"
 
 
 def test_help_lists_groups_and_options(cli):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
+import typing
 from pathlib import Path
 
 import pytest
@@ -65,16 +67,42 @@ def test_every_algo_env_device_composes(algo, env, device):
             check_action_type(name, env, cfg.env.action_type.value)
 
 
+def _another_value(value, hint):
+    """A value of the field's own type that differs from ``value`` (its default)."""
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return next(m.value for m in hint if m.value != value)
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 if value else 0.5
+    if isinstance(value, list):
+        return [v + 1 for v in value]
+    if value is None:  # an optional rate: None means "the main lr"
+        return 0.5
+    return {"mlp": "cnn"}[value]  # the only free-text field: the torso
+
+
 @pytest.mark.parametrize("algo", ALGO_NAMES)
 def test_every_algo_option_can_be_overridden(algo):
-    """Each schema field is reachable from the command line with a value of its own type."""
+    """Each schema field is reachable from the command line: a value of its own type other than its default lands in
+    the composed config and, where the algorithm accepts it, in the validated one."""
     base = _compose(f"algo={algo}")
     name = base.algo.name
-    for field in dataclasses.fields(schema(name)):
-        value = OmegaConf.to_container(base.algo, enum_to_str=True)[field.name]
-        text = "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else ("null" if value is None else str(value))
+    algo_schema = schema(name)
+    defaults = OmegaConf.to_container(base.algo, enum_to_str=True)
+    hints = typing.get_type_hints(algo_schema)
+    for field in dataclasses.fields(algo_schema):
+        if field.name == "name":  # picks the schema itself
+            continue
+        value = _another_value(defaults[field.name], hints[field.name])
+        assert value != defaults[field.name], field.name
+        text = "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
         cfg = _compose(f"algo={algo}", f"algo.{field.name}={text}")
-        assert to_object(cfg).algo is not None
+        assert OmegaConf.to_container(cfg.algo, enum_to_str=True)[field.name] == value, field.name
+        got = getattr(to_object(cfg).algo, field.name)
+        assert (got.value if isinstance(got, enum.Enum) else got) == value, field.name
 
 
 def test_top_level_options_override():
@@ -118,8 +146,7 @@ def test_pipeline_groups_are_checked(overrides, message):
 def test_tuned_files_apply_every_key(tuned):
     """configs/tuned/<algo>_<env>.yaml wins over the group defaults and the root's own values (total_steps included)."""
     algo, env = tuned.split("_", 1)
-    if not (CONFIGS / "env" / f"{env}.yaml").exists():
-        pytest.skip(f"env={env} is not in this checkout (tuned files may come before their env)")
+    assert (CONFIGS / "env" / f"{env}.yaml").exists(), f"configs/tuned/{tuned}.yaml names env={env}, which configs/env/ lacks"
     cfg = _compose(f"algo={algo}", f"env={env}")
     wanted = OmegaConf.to_container(OmegaConf.load(CONFIGS / "tuned" / f"{tuned}.yaml"))
 

@@ -301,16 +301,3 @@ def test_bad_ddpg_options_are_one_line_errors(cli, tmp_path: Path, bad: str):
     res = cli("algo=ddpg", "env=pendulum", bad, f"hydra.run.dir={tmp_path / 'run'}")
     assert res.returncode == 2 and res.stderr.startswith("pgtrain: error:") and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.slow
-def test_ddpg_learns_pendulum(cli, tmp_path: Path):
-    # the defaults: 6,000 env steps are 2,500 gradient steps (seeds 0-4 reach a last-10 mean of -200 at 4.8k-5.6k)
-    run = tmp_path / "run"
-    res = cli("algo=ddpg", "env=pendulum", "seed=0", "total_steps=6000", "eval_interval=6000", "eval_episodes=20", f"hydra.run.dir={run}")
-    assert res.returncode == 0, res.stderr
-    summary = read_summary(run)
-    # the untrained actor scores about -1,200 to -1,600; a good policy -150 (-300 leaves room for unlucky start states)
-    assert summary["final_eval_return"] >= -300, summary
-    assert summary["final_return"] > -1000, summary  # the training episodes improved too (random play: about -1,200)
-    assert load_curve(run, "eval/mean_return").values.tolist() == [pytest.approx(summary["final_eval_return"])]

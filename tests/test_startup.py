@@ -172,14 +172,18 @@ def test_a_run_never_imports_torch_dynamo(tmp_path, args):
     assert any(v["state"] for k, v in state["algo_state"].items() if k.endswith("opt"))  # the optimisers stepped
 
 
-def test_bench_startup_runs_once_and_prints_the_ratios(tmp_path):
+def test_bench_startup_meets_its_targets(tmp_path):
+    """README's start-up targets: --help and a refused command within 0.5x the time of importing torch, a 1,000-step
+    CartPole run within 1.3x that of importing torch and gymnasium. Checked on CPU time (user + system, medians of 3),
+    which other jobs on the machine stretch far less than wall time; the wall ratios are the benchmark's to report."""
     out = tmp_path / "bench.json"
-    res = subprocess.run([sys.executable, str(BENCH), "--repeats", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    res = subprocess.run([sys.executable, str(BENCH), "--repeats", "3", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     for line in ("pgtrain --help", "pgtrain algo.lr=-1 (refused)", "pgtrain total_steps=1000"):
         assert re.search(rf"{re.escape(line)}\s+/ import torch.*x \(.*x\)  \(target <= ", res.stdout), res.stdout
     ratios = json.loads(out.read_text())["ratios"]
-    assert [r["target"] for r in ratios] == [0.5, 0.5, 1.3] and all(r["ratio"] > 0 for r in ratios)
+    assert [r["target"] for r in ratios] == [0.5, 0.5, 1.3]
+    assert all(0 < r["cpu_ratio"] <= r["target"] for r in ratios), ratios
 
 
 # ----------------------------------------------------------------------------------------------------------------------
