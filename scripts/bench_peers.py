@@ -219,8 +219,7 @@ TASKS: dict[str, Task] = {
         # a budget below one)
         Task("lunarlander-ppo", "LunarLander-v3, PPO", "ppo", "lunarlander", "SB3 PPO", "RL Zoo (LunarLander-v2)", 100, 200.0,
              2 * ZOO_PPO_LUNARLANDER["n_timesteps"], 2400.0, 16_384, default=False),
-        # a fixed budget, not RL Zoo's 1M steps (hours for SB3's TD3 on 2 cores); 1,000 quick steps: one whole episode,
-        # no update (learning starts at 10k)
+        # a fixed budget, not RL Zoo's 1M steps (hours for SB3's TD3 on 2 cores); 1,000 quick steps: one whole episode
         Task("halfcheetah-td3", "HalfCheetah-v5, TD3", "td3", "halfcheetah", "SB3 TD3", "RL Zoo (HalfCheetah-v3)", 10, None,
              50_000, 3600.0, 1_000, default=False),
         # the same task with pgtrain on lean settings of its own (for the least wall time): 128x128 networks and
@@ -927,7 +926,10 @@ def resolve(name: str, args: argparse.Namespace) -> Task:
     or else its own wall cap."""
     task = TASKS[name]
     steps = args.steps if args.steps is not None else (task.quick_steps if args.quick else task.max_steps)
-    return replace(task, max_steps=steps, max_wall_s=task.max_wall_s if args.max_wall_s is None else args.max_wall_s)
+    overrides = task.overrides
+    if args.quick and task.algo in ("ddpg", "td3", "sac"):  # a budget below algo.learning_starts is refused: learn from 3/4 of it
+        overrides += (f"algo.learning_starts={steps * 3 // 4}",)
+    return replace(task, max_steps=steps, max_wall_s=task.max_wall_s if args.max_wall_s is None else args.max_wall_s, overrides=overrides)
 
 
 def main() -> None:

@@ -207,8 +207,11 @@ def test_quick_lunarlander_ppo_and_halfcheetah_td3_sac_ppo(tmp_path):
         (ppo,) = data["results"]["halfcheetah-ppo"][side]  # two 512-step rollouts, SB3's through VecNormalize
         assert ppo["env_steps"] == 1_024 and ppo["final_return"] is not None
     assert "| LunarLander-v3, PPO | pgtrain | its defaults | 0/1 |" in md
-    assert "| HalfCheetah-v5, TD3 | pgtrain | its defaults | 1,000 |" in md and "**ratio pgtrain/peer**" in md
-    assert "| HalfCheetah-v5, SAC | pgtrain | its defaults | 1,000 |" in md and "| SB3 SAC | RL Zoo (HalfCheetah-v3) |" in md
+    assert "| HalfCheetah-v5, TD3 | pgtrain | its defaults + `algo.learning_starts=750` | 1,000 |" in md and "**ratio pgtrain/peer**" in md
+    assert (
+        "| HalfCheetah-v5, SAC | pgtrain | its defaults + `algo.learning_starts=750` | 1,000 |" in md
+        and "| SB3 SAC | RL Zoo (HalfCheetah-v3) |" in md
+    )
     assert "| HalfCheetah-v5, PPO | pgtrain | its defaults | 1,024 |" in md and "| SB3 PPO | RL Zoo (HalfCheetah-v3) |" in md
     assert "HalfCheetah-v5, TD3: 1,000 env steps, return at the end = the mean return of the last 10" in md
 
