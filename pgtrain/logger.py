@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from tensorboard.compat.proto.summary_pb2 import Summary
 
-from pgtrain.events import EventWriter, hparams
+from pgtrain.workarounds.events import EventWriter, hparams
 
 
 class Logger:

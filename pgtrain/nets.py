@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from pgtrain.batches import SparseFrames
 from pgtrain.config import Activation, AlgoConfig, DiscreteHead
 from pgtrain.errors import PgtrainError
-from pgtrain.sparse import SparseFrameConv, SparseInputLinear, matmul_numpy, sparse_linear_numpy
+from pgtrain.fast.sparse import SparseFrameConv, SparseInputLinear, matmul_numpy, sparse_linear_numpy
 
 # Argument validation in torch.distributions costs more than the maths for small batches.
 Distribution.set_default_validate_args(False)
@@ -240,7 +240,7 @@ class Policy(nn.Module):
         return np.minimum((cdf < u).sum(-1), out.shape[-1] - 1)
 
     def _act_lecture_mlp(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
-        """act_numpy of the lecture's policy (:attr:`lecture_mlp`) by :func:`pgtrain.kernels.sparse_relu_bernoulli`:
+        """act_numpy of the lecture's policy (:attr:`lecture_mlp`) by :func:`pgtrain.fast.kernels.sparse_relu_bernoulli`:
         the same law, the same uniform draws; None where the weights are off the CPU or the batch is denser than the
         first layer's ``max_density``."""
         arrays = self._lecture_arrays()
@@ -249,7 +249,7 @@ class Policy(nn.Module):
         frames = obs if isinstance(obs, SparseFrames) else SparseFrames.of(obs)
         if len(frames.cols) > self.numpy_layers[0].max_density * len(frames) * frames.width:
             return None
-        from pgtrain.kernels import sparse_relu_bernoulli  # numba: imported by the runs that act on sparse frames only
+        from pgtrain.fast.kernels import sparse_relu_bernoulli  # numba: imported by the runs that act on sparse frames only
 
         weight, bias, head_weight, head_bias = arrays
         u = np.random.random_sample(len(frames)) if explore else np.full(len(frames), 0.5)
@@ -347,7 +347,7 @@ def make_optimizer(cfg: AlgoConfig, params, lr: float, fused: bool = False) -> t
     ``fused=True`` takes torch's single-kernel Adam/SGD (same update rule): it spares the per-parameter Python loop
     that dominates an optimiser step on small networks (DDPG's thousands of tiny updates).
     """
-    from pgtrain import optimizers  # torch's classes, less their first call's import of torch._dynamo (see there)
+    from pgtrain.workarounds import optimizers  # torch's classes, less their first call's import of torch._dynamo (see there)
 
     name = getattr(cfg.optimizer, "value", cfg.optimizer)
     if name == "adam":

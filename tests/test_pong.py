@@ -16,7 +16,7 @@ from pgtrain.config import DiscreteHead, PongConfig
 from pgtrain.envs import make_vec_env
 from pgtrain.envs.pong import ALE_DOWN, ALE_UP, LectureFrames, LectureFramesVector, TwoActions, lecture_frame
 from pgtrain.nets import NUMPY_ACT_MAX_BATCH, Policy, _numpy_forward, count_parameters
-from pgtrain.sparse import (
+from pgtrain.fast.sparse import (
     DENSE_ACT_MAX_BATCH,
     NUMPY_MATMUL_MAX,
     SparseFrameConv,
@@ -208,7 +208,7 @@ def test_compiled_lecture_difference_equals_numpy() -> None:
     from ale_py.vector_env import AtariVectorEnv
 
     from pgtrain.envs.pong import lecture_frame_grey
-    from pgtrain.kernels import lecture_diff_grey
+    from pgtrain.fast.kernels import lecture_diff_grey
 
     kw = dict(img_height=210, img_width=160, stack_num=1, maxpool=False, noop_max=0, use_fire_reset=False, num_threads=1)
     envs = AtariVectorEnv("pong", 4, grayscale=True, batch_size=3, **kw)
@@ -470,7 +470,7 @@ def test_compiled_sparse_rows_matmul_sums_in_the_embedding_bags_order() -> None:
     the same sums in the same order, so acting in numpy and in torch agree to the last bit on the first layer."""
     from torch.nn import functional as F
 
-    from pgtrain.kernels import sparse_rows_matmul
+    from pgtrain.fast.kernels import sparse_rows_matmul
 
     rng = np.random.default_rng(2)
     weight = rng.standard_normal((6400, 200)).astype(np.float32)

@@ -124,12 +124,12 @@ class _SparseRowsMatmul(torch.autograd.Function):
 def sparse_linear_numpy(x: np.ndarray | SparseFrames, weight: np.ndarray, bias: np.ndarray, max_density: float) -> np.ndarray:
     """``x @ weight + bias`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros (or its :class:`SparseFrames`),
     ``weight`` ``(D, H)`` and ``bias`` ``(H,)`` -> ``(B, H)``: row i sums the weight rows of its nonzero inputs times
-    their values (one compiled pass, :func:`pgtrain.kernels.sparse_rows_matmul`: the rows are read where they lie);
+    their values (one compiled pass, :func:`pgtrain.fast.kernels.sparse_rows_matmul`: the rows are read where they lie);
     the dense product when more than ``max_density`` of ``x`` is nonzero."""
     frames = x if isinstance(x, SparseFrames) else SparseFrames.of(x)
     if len(frames.cols) > max_density * len(frames) * frames.width:
         return matmul_numpy((frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype), weight) + bias
-    from pgtrain.kernels import sparse_rows_matmul  # numba: imported by the runs that act on sparse frames only
+    from pgtrain.fast.kernels import sparse_rows_matmul  # numba: imported by the runs that act on sparse frames only
 
     return sparse_rows_matmul(frames.cols, frames.values, frames.counts, weight, bias)
 
