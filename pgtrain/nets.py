@@ -19,9 +19,6 @@ from pgtrain.config import Activation, AlgoConfig, DiscreteHead
 from pgtrain.errors import PgtrainError
 from pgtrain.fast.sparse import SparseFrameConv, SparseInputLinear
 
-# Argument validation in torch.distributions costs more than the maths for small batches.
-Distribution.set_default_validate_args(False)
-
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
@@ -167,11 +164,12 @@ class Policy(nn.Module):
     def distribution_from_features(self, features: torch.Tensor) -> Distribution:
         """pi(.|s) from the torso's output ``(B, width)``: lets a critic head share the torso (A2C's shared_network)."""
         out = self.head(features)
+        # no argument checks: the head's outputs are valid by construction, and the checks cost as much as the maths
         if self.kind == "categorical":
-            return Categorical(logits=out)
+            return Categorical(logits=out, validate_args=False)
         if self.kind == "bernoulli":
-            return Bernoulli(logits=out.squeeze(-1))
-        return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
+            return Bernoulli(logits=out.squeeze(-1), validate_args=False)
+        return Independent(Normal(out, self.log_std.exp().expand_as(out), validate_args=False), 1, validate_args=False)
 
     def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
         """a ~ pi(.|s) when ``explore``, else the mode: ``(B,)`` or ``(B, act_dim)``."""

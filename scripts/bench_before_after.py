@@ -7,7 +7,8 @@ that the machine's load falls on both alike:
    (from the start of the training loop), per seed; equal env steps on both sides mean the same trajectory;
 2. Pendulum: the same with ``algo=ddpg env=pendulum``, the preset that solves it in the least wall time;
 3. Pong: ``pgtrain algo=reinforce env=pong`` (its preset), stopped by SIGINT ``--pong-seconds`` after its training loop
-   started; env steps per second of the training loop from summary.json, ``--rounds`` rounds.
+   started; env steps per second of the training loop from summary.json, ``--rounds`` rounds (after one short
+   unmeasured run per checkout, in which numba compiles its kernels).
 
     git worktree add /tmp/before a3a140d --detach
     python scripts/bench_before_after.py /tmp/before . --json benchmarks/results/NAME_DATE.json
@@ -63,6 +64,8 @@ def solve(trees: dict[str, Path], algo: str, env: str, seeds: list[int], work: P
 
 
 def pong(trees: dict[str, Path], seconds: float, rounds: int, work: Path) -> list[dict]:
+    for side, tree in trees.items():  # numba compiles each checkout's kernels on first use (cached on disk): not measured
+        pgtrain(tree, ["algo=reinforce", "env=pong", "total_steps=3000"], work / f"{side}-pong-warmup")
     rows = []
     for r in range(rounds):
         order = list(trees) if r % 2 == 0 else list(trees)[::-1]

@@ -13,7 +13,8 @@ benchmarks/results/fast_paths_2026-12-07.json (``scripts/bench_fast_paths.py``).
 - :class:`pgtrain.fast.acting.LectureKernelActor` (the lecture's 6400-200-1 net): the whole policy in one compiled
   pass, no numpy call per layer.
 - :mod:`pgtrain.fast.sparse` (``SparseInputLinear``, ``SparseFrameConv``): Pong's difference frames are about 0.5 %
-  nonzero, so the first layer's forward and backward cost what the nonzero pixels cost.
+  nonzero, so the first layer's forward and backward cost what the nonzero pixels cost. ``SparseFrameConv`` paid on
+  the AVX2-only machines (docs/BENCHMARKS.md) but measured slower than the dense convolution on an AVX-512 one.
 - :mod:`pgtrain.fast.kernels` (Pong's env-step loop: preprocessing, the frames' nonzeros, the async collector's
   bookkeeping): each a few dozen numpy calls on small arrays, whose fixed costs take the CPU the emulators need.
 """
