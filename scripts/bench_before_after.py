@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shlex
 import signal
 import statistics
@@ -42,10 +43,15 @@ def pgtrain(tree: Path, args: list[str], run_dir: Path, stop_after: float | None
             time.sleep(0.1)
         time.sleep(stop_after)
         proc.send_signal(signal.SIGINT)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     _, err = proc.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 128 + signal.SIGINT) or not (run_dir / "summary.json").is_file():
         raise SystemExit(f"pgtrain {' '.join(args)} from {tree} failed (exit {proc.returncode}): {err.strip()[-2000:]}")
-    return json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    # CPU seconds of the whole process (its children included): less stretched by other jobs' load than wall time
+    summary["process_cpu_s"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+    return summary
 
 
 def solve(trees: dict[str, Path], algo: str, env: str, seeds: list[int], work: Path) -> list[dict]:
@@ -76,7 +82,15 @@ def pong(trees: dict[str, Path], seconds: float, rounds: int, work: Path) -> lis
                 work / f"{side}-pong-{r}",
                 seconds,
             )
-            rows.append({"side": side, "round": r, "env_steps": summary["env_steps"], "env_steps_per_s": summary["steps_per_second"]})
+            rows.append(
+                {
+                    "side": side,
+                    "round": r,
+                    "env_steps": summary["env_steps"],
+                    "env_steps_per_s": summary["steps_per_second"],
+                    "process_cpu_s": summary["process_cpu_s"],
+                }
+            )
             print(f"pong round {r} {side}: {rows[-1]}", file=sys.stderr)
     return rows
 
@@ -138,8 +152,16 @@ def main() -> None:
         "protocol": "one process at a time, before/after alternating (order swapped every seed and round); "
         "CartPole: algo=ppo env=cartpole stop_on_solve=true; Pendulum: algo=ddpg env=pendulum stop_on_solve=true; "
         f"Pong: algo=reinforce env=pong, SIGINT {args.pong_seconds:g} s after the training loop started",
-        "cartpole_ppo": {"runs": cartpole, "median_wall_s_to_solve": medians(cartpole, "wall_s_to_solve")},
-        "pendulum_ddpg": {"runs": pendulum, "median_wall_s_to_solve": medians(pendulum, "wall_s_to_solve")},
+        "cartpole_ppo": {
+            "runs": cartpole,
+            "median_wall_s_to_solve": medians(cartpole, "wall_s_to_solve"),
+            "median_process_cpu_s": medians(cartpole, "process_cpu_s"),
+        },
+        "pendulum_ddpg": {
+            "runs": pendulum,
+            "median_wall_s_to_solve": medians(pendulum, "wall_s_to_solve"),
+            "median_process_cpu_s": medians(pendulum, "process_cpu_s"),
+        },
         "pong_reinforce": {"runs": pong_rows, "median_env_steps_per_s": medians(pong_rows, "env_steps_per_s") if pong_rows else {}},
     }
     text = json.dumps(result, indent=2)

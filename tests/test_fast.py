@@ -409,3 +409,18 @@ def test_sparse_policy_gives_the_dense_policys_log_probabilities_entropy_and_gra
 class ToFloat32(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.float()
+
+
+def test_fast_path_benchmark_times_every_form_in_process() -> None:
+    """scripts/bench_fast_paths.py's in-process timings, tiny: a positive time per call for every form it compares."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "scripts" / "bench_fast_paths.py"
+    spec = importlib.util.spec_from_file_location("bench_fast_paths", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = {}
+    for part in (bench.acting, bench.distribution_validation, bench.sparse_layers, bench.kernels):
+        results.update(part(1, 0.001))
+    assert len(results) == 7 and all(len(forms) >= 2 and min(forms.values()) > 0 for forms in results.values())
