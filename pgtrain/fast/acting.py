@@ -82,7 +82,10 @@ class LectureKernelActor(NumpyActor):
 
     def __init__(self, policy: Policy) -> None:
         super().__init__(policy)
-        self.first = next(m for m in self.leaves if isinstance(m, SparseInputLinear))
+        first = next(m for m in self.leaves if isinstance(m, SparseInputLinear))
+        self.max_density = first.max_density
+        # the four parameters, held directly: a module's attribute lookups cost more than the rest of a small call
+        self._params = (first.weight, first.bias, policy.head.weight, policy.head.bias)
         self._views: tuple | None = None  # (storage addresses, numpy views of the four parameters): _arrays
 
     @staticmethod
@@ -98,7 +101,7 @@ class LectureKernelActor(NumpyActor):
         if arrays is None:
             return None
         frames = obs if isinstance(obs, SparseFrames) else SparseFrames.of(obs)
-        if len(frames.cols) > self.first.max_density * len(frames) * frames.width:
+        if len(frames.cols) > self.max_density * len(frames) * frames.width:
             return super().__call__(obs, explore)
         from pgtrain.fast.kernels import sparse_relu_bernoulli  # numba: imported by the runs that act on sparse frames only
 
@@ -109,7 +112,7 @@ class LectureKernelActor(NumpyActor):
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """Numpy views of the first layer's weight and bias and the head's weight and bias, made once per parameter
         storage (optimiser steps and checkpoint loads write into it in place); None while they are off the CPU."""
-        params = (self.first.weight, self.first.bias, self.policy.head.weight, self.policy.head.bias)
+        params = self._params
         key = (params[0].data_ptr(), params[2].data_ptr())
         if self._views is None or self._views[0] != key:
             if params[0].device.type != "cpu":
