@@ -63,7 +63,13 @@ def solve(trees: dict[str, Path], algo: str, env: str, seeds: list[int], work: P
             summary = pgtrain(trees[side], [f"algo={algo}", f"env={env}", f"seed={seed}", "stop_on_solve=true"], run_dir)
             solved = summary.get("solved") or {}
             rows.append(
-                {"side": side, "seed": seed, "env_steps_to_solve": solved.get("env_steps"), "wall_s_to_solve": solved.get("wall_time_s")}
+                {
+                    "side": side,
+                    "seed": seed,
+                    "env_steps_to_solve": solved.get("env_steps"),
+                    "wall_s_to_solve": solved.get("wall_time_s"),
+                    "process_cpu_s": summary["process_cpu_s"],
+                }
             )
             print(f"{algo} {env} seed {seed} {side}: {rows[-1]}", file=sys.stderr)
     return rows
