@@ -54,9 +54,9 @@ class SparseFrames:
     @classmethod
     def of(cls, x: np.ndarray) -> SparseFrames:
         """The nonzero entries of ``x`` ``(N, width)``. Pong's int8 difference frames in one compiled pass
-        (:func:`pgtrain.kernels.nonzero_rows`, on the env-step loop); other arrays in numpy."""
+        (:func:`pgtrain.fast.kernels.nonzero_rows`, on the env-step loop); other arrays in numpy."""
         if x.dtype == np.int8 and x.ndim == 2 and x.shape[1] % 8 == 0 and x.shape[1] <= INT16_COLUMNS and x.flags.c_contiguous:
-            from pgtrain.kernels import nonzero_rows  # numba: imported by the runs that have such frames only
+            from pgtrain.fast.kernels import nonzero_rows  # numba: imported by the runs that have such frames only
 
             return cls(*nonzero_rows(x), x.shape[1])
         flat_x = x.reshape(-1)

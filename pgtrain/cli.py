@@ -259,8 +259,8 @@ def main() -> None:
 
 
 def console() -> None:
-    """The ``pgtrain`` console script: :func:`main`, then an exit without the interpreter's teardown (pgtrain.exits)."""
-    from pgtrain.exits import run_and_exit
+    """The ``pgtrain`` console script: :func:`main`, then an exit without the interpreter's teardown (pgtrain.workarounds.exits)."""
+    from pgtrain.workarounds.exits import run_and_exit
 
     run_and_exit(main)
 

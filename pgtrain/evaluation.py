@@ -242,8 +242,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def console() -> None:
-    """The ``pgtrain-eval`` console script: :func:`main`, then an exit without the interpreter's teardown (pgtrain.exits)."""
-    from pgtrain.exits import run_and_exit
+    """The ``pgtrain-eval`` console script: :func:`main`, then an exit without the interpreter's teardown (pgtrain.workarounds.exits)."""
+    from pgtrain.workarounds.exits import run_and_exit
 
     run_and_exit(main)
 

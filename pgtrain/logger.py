@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from tensorboard.compat.proto.summary_pb2 import Summary
 
-from pgtrain.events import EventWriter, hparams
 from pgtrain.files import Writing
+from pgtrain.workarounds.events import EventWriter, hparams
 
 
 class Logger:

@@ -15,13 +15,9 @@ from torch import nn
 from torch.distributions import Bernoulli, Categorical, Distribution, Independent, Normal
 from torch.nn import functional as F
 
-from pgtrain.batches import SparseFrames
 from pgtrain.config import Activation, AlgoConfig, DiscreteHead
 from pgtrain.errors import PgtrainError
-from pgtrain.sparse import SparseFrameConv, SparseInputLinear, matmul_numpy, sparse_linear_numpy
-
-# Argument validation in torch.distributions costs more than the maths for small batches.
-Distribution.set_default_validate_args(False)
+from pgtrain.fast.sparse import SparseFrameConv, SparseInputLinear
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -144,6 +140,8 @@ class Policy(nn.Module):
     - discrete actions, ``head=softmax``: Categorical over ``n`` logits;
     - discrete actions, ``head=sigmoid``: one logit z, P(a=1|s) = sigmoid(z) (two actions only; the lecture's Pong net);
     - continuous actions: Normal(mu(s), exp(log_std)) with a learned, state-independent log-std, summed over action dims.
+
+    The env-step loop acts through :func:`pgtrain.fast.actor`: the law of :meth:`act`, at less cost per call.
     """
 
     def __init__(
@@ -167,16 +165,6 @@ class Policy(nn.Module):
             act_dim = int(np.prod(action_space.shape))
             self.head = nn.Linear(width, act_dim)
             self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
-        # the layers act_numpy runs (a list, not a ModuleList: the modules are the torso's, registered there)
-        self.numpy_leaves = _numpy_leaves(self.torso) if self.kind != "gaussian" else None
-        # the lecture's 6400-200-1 policy (a sparse first layer, ReLU, then the head): acted in one compiled pass
-        self.numpy_layers = [m for m in self.numpy_leaves or [] if not isinstance(m, nn.Flatten)]
-        kinds = [type(m) for m in self.numpy_layers]
-        self.lecture_mlp = self.kind == "bernoulli" and kinds == [SparseInputLinear, nn.ReLU]
-        # its parameters, held directly (a plain tuple: registered in the modules; Module attribute lookups cost ~1 us)
-        first = self.numpy_layers[0] if self.lecture_mlp else None
-        self._lecture_params = (first.weight, first.bias, self.head.weight, self.head.bias) if first is not None else ()
-        self._lecture_views: tuple | None = None  # (storage addresses, numpy views of its parameters): _lecture_arrays
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
         """pi(.|s) for a batch of observations ``(B, *obs_shape)``; samples have shape ``(B,)`` or ``(B, act_dim)``."""
@@ -185,24 +173,24 @@ class Policy(nn.Module):
     def distribution_from_features(self, features: torch.Tensor) -> Distribution:
         """pi(.|s) from the torso's output ``(B, width)``: lets a critic head share the torso (A2C's shared_network)."""
         out = self.head(features)
+        # no argument checks: the head's outputs are valid by construction, and the checks cost as much as the maths
         if self.kind == "categorical":
-            return Categorical(logits=out)
+            return Categorical(logits=out, validate_args=False)
         if self.kind == "bernoulli":
-            return Bernoulli(logits=out.squeeze(-1))
-        return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
+            return Bernoulli(logits=out.squeeze(-1), validate_args=False)
+        return Independent(Normal(out, self.log_std.exp().expand_as(out), validate_args=False), 1, validate_args=False)
 
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
-        """a ~ pi(.|s) without building a distribution object: the same law as ``distribution(obs).sample()``, but
-        several times cheaper for the small batches of the env-step loop (inverse-CDF sampling from torch's RNG)."""
-        out = self.head(self.torso(obs))
-        if self.kind == "categorical":
-            cdf = torch.softmax(out, dim=-1).cumsum(-1)
-            u = torch.rand(out.shape[:-1] + (1,), device=out.device)
-            return (cdf < u).sum(-1).clamp_max(out.shape[-1] - 1)
-        if self.kind == "bernoulli":
-            z = out.squeeze(-1)
-            return (torch.rand_like(z) < torch.sigmoid(z)).float()
-        return out + self.log_std.exp() * torch.randn_like(out)
+    def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
+        """a ~ pi(.|s) when ``explore``, else the mode: ``(B,)`` or ``(B, act_dim)``."""
+        return self.distribution(obs).sample() if explore else self.mode(obs)
+
+    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """log pi(a|s) ``(B,)``."""
+        return self.distribution(obs).log_prob(actions)
+
+    def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        """H(pi(.|s)) ``(B,)``."""
+        return self.distribution(obs).entropy()
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """The deterministic action: argmax, P(a=1) > 0.5, or the Gaussian mean."""
@@ -213,113 +201,11 @@ class Policy(nn.Module):
             return (out.squeeze(-1) > 0).float()
         return out
 
-    def act_numpy(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
-        """:meth:`sample` (``explore``) or :meth:`mode` of a small batch ``(B, *obs_shape)`` (or its
-        :class:`SparseFrames`) -> int64 actions ``(B,)``, computed in numpy; None where that does not apply (no
-        sparse-input MLP torso, a Gaussian head, weights off the CPU, more than ``NUMPY_ACT_MAX_BATCH`` observations).
-
-        The same law as :meth:`sample`: the same probabilities (to float rounding), the same inverse-CDF use of one
-        uniform draw per observation, drawn from numpy's global generator (seeded by the run's seed and saved in
-        checkpoints, as torch's is), so the seed and a checkpoint's RNG state still decide the actions. Why: Pong's
-        env-step loop acts on 8 to 16 frames at a time, where torch's fixed cost per call (a dozen ops and module calls,
-        ~170 us; even ``torch.rand`` costs several times numpy's draw beside the emulator threads) is several times
-        the maths; the weights are read through numpy views of the parameters' storage, so every optimiser step is
-        seen without a copy. The lecture's own policy takes one compiled pass (:meth:`_act_lecture_mlp`).
-        """
-        if self.numpy_leaves is None or len(obs) > NUMPY_ACT_MAX_BATCH:
-            return None
-        if self.lecture_mlp:
-            actions = self._act_lecture_mlp(obs, explore)
-            if actions is not None:
-                return actions
-        if self.head.weight.device.type != "cpu":
-            return None
-        features = _numpy_forward(self.numpy_leaves, obs)
-        out = matmul_numpy(features, _numpy(self.head.weight).T) + _numpy(self.head.bias)  # (B, n) logits; (B, 1) bernoulli
-        if self.kind == "bernoulli":
-            z = out[:, 0]
-            if not explore:
-                return (z > 0).astype(np.int64)
-            return (np.random.random_sample(len(z)) < _sigmoid(z)).astype(np.int64)
-        if not explore:
-            return out.argmax(-1)
-        e = np.exp(out - out.max(-1, keepdims=True))
-        cdf = np.cumsum(e, -1) / e.sum(-1, keepdims=True)
-        u = np.random.random_sample((len(out), 1))
-        return np.minimum((cdf < u).sum(-1), out.shape[-1] - 1)
-
-    def _act_lecture_mlp(self, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray | None:
-        """act_numpy of the lecture's policy (:attr:`lecture_mlp`) by :func:`pgtrain.kernels.sparse_relu_bernoulli`:
-        the same law, the same uniform draws; None where the weights are off the CPU or the batch is denser than the
-        first layer's ``max_density``."""
-        arrays = self._lecture_arrays()
-        if arrays is None:
-            return None
-        frames = obs if isinstance(obs, SparseFrames) else SparseFrames.of(obs)
-        if len(frames.cols) > self.numpy_layers[0].max_density * len(frames) * frames.width:
-            return None
-        from pgtrain.kernels import sparse_relu_bernoulli  # numba: imported by the runs that act on sparse frames only
-
-        weight, bias, head_weight, head_bias = arrays
-        u = np.random.random_sample(len(frames)) if explore else np.full(len(frames), 0.5)
-        return sparse_relu_bernoulli(frames.cols, frames.values, frames.counts, weight, bias, head_weight, head_bias[0], u)
-
-    def _lecture_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """Numpy views of the lecture policy's first-layer weights and bias, head weights and head bias, made
-        once per parameter storage (optimiser steps and checkpoint loads write into the same storage, and the views
-        see them; a copy of the module, or a move to another device, has its own storage and gets its own views);
-        None while the parameters are off the CPU."""
-        weight, _, head_weight, _ = params = self._lecture_params
-        key = (weight.data_ptr(), head_weight.data_ptr())
-        if self._lecture_views is None or self._lecture_views[0] != key:
-            if weight.device.type != "cpu":
-                return None
-            self._lecture_views = (key, _numpy(params[0]), _numpy(params[1]), _numpy(params[2])[0], _numpy(params[3]))
-        return self._lecture_views[1:]
-
-
-# Policy.act_numpy: batches of at most this many observations (the env-step loop's); larger ones go through torch.
-NUMPY_ACT_MAX_BATCH = 64
-
-
-def _numpy(p: torch.Tensor) -> np.ndarray:
-    """A parameter's values as a numpy view of its storage (no copy: later in-place updates show through)."""
-    return p.detach().numpy()
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-z), in float64: e^-z overflows only below z = -709, where the probability is 0 anyway."""
-    return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
-
-
-def _numpy_leaves(torso: nn.Module) -> list[nn.Module] | None:
-    """The torso's layers in order, when it is an MLP with a :class:`SparseInputLinear` first layer (the torso whose
-    acting torch's per-call cost dominates) that :func:`_numpy_forward` can run, else None."""
-    leaves = [m for m in torso.modules() if not list(m.children())]
-    supported = (SparseInputLinear, nn.Linear, nn.ReLU, nn.Tanh, nn.Flatten)
-    return leaves if reads_sparse(torso) and all(isinstance(m, supported) for m in leaves) else None
-
 
 def reads_sparse(torso: nn.Module) -> bool:
     """Whether ``torso``'s first layer is a :class:`SparseInputLinear` (so it can take sparse COO batches)."""
     weighted = [m for m in torso.modules() if isinstance(m, (nn.Linear, nn.Conv2d, SparseInputLinear))]
     return bool(weighted) and isinstance(weighted[0], SparseInputLinear)
-
-
-def _numpy_forward(leaves: list[nn.Module], x: np.ndarray | SparseFrames) -> np.ndarray:
-    """The layers ``leaves`` (from :func:`_numpy_leaves`) applied to ``x`` ``(B, ...)`` in numpy -> ``(B, width)``."""
-    for m in leaves:
-        if isinstance(m, SparseInputLinear):
-            x = sparse_linear_numpy(x, _numpy(m.weight), _numpy(m.bias), m.max_density)
-        elif isinstance(m, nn.Linear):
-            x = matmul_numpy(x, _numpy(m.weight).T) + _numpy(m.bias)
-        elif isinstance(m, nn.ReLU):
-            x = np.maximum(x, 0, out=x)
-        elif isinstance(m, nn.Tanh):
-            x = np.tanh(x, out=x)
-        elif not isinstance(x, SparseFrames):  # nn.Flatten (SparseFrames are flat)
-            x = x.reshape(len(x), -1)
-    return x
 
 
 def _policy_kind(action_space: gym.Space, head: DiscreteHead) -> str:
@@ -356,7 +242,7 @@ def make_optimizer(cfg: AlgoConfig, params, lr: float, fused: bool = False) -> t
     ``fused=True`` takes torch's single-kernel Adam/SGD (same update rule): it spares the per-parameter Python loop
     that dominates an optimiser step on small networks (DDPG's thousands of tiny updates).
     """
-    from pgtrain import optimizers  # torch's classes, less their first call's import of torch._dynamo (see there)
+    from pgtrain.workarounds import optimizers  # torch's classes, less their first call's import of torch._dynamo (see there)
 
     name = getattr(cfg.optimizer, "value", cfg.optimizer)
     if name == "adam":

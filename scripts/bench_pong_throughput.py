@@ -102,6 +102,14 @@ def random_steps_per_s(envs, seconds: float, seed: int) -> float:
     return sps
 
 
+def with_variant(overrides: list[str], variant: str) -> list[str]:
+    """The overrides with a variant's: a key the variant sets replaces the same key's earlier value (pgtrain refuses a
+    key given twice)."""
+    extra = variant.split()
+    keys = {o.split("=", 1)[0] for o in extra}
+    return [o for o in overrides if o.split("=", 1)[0] not in keys] + extra
+
+
 def training_steps_per_s(overrides: list[str], seconds: float, workdir: Path) -> dict:
     """Run ``pgtrain`` with an open budget and stop it with SIGINT (it saves and writes summary.json) ``seconds`` after
     its training loop started (its TensorBoard file appears just before)."""
@@ -174,7 +182,7 @@ def main() -> None:
         trained = []
         for variant in args.variants:
             with tempfile.TemporaryDirectory() as tmp:
-                summary = training_steps_per_s([*overrides, *variant.split()], args.train_seconds, Path(tmp))
+                summary = training_steps_per_s(with_variant(overrides, variant), args.train_seconds, Path(tmp))
             train = summary["steps_per_second"]
             print(
                 f"pgtrain training [{variant or 'as configured'}] ({summary['env_steps']:,} steps, {summary['updates']} "

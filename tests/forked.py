@@ -30,7 +30,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from pgtrain.exits import exit_status
+from pgtrain.workarounds.exits import exit_status
 
 PRELOAD = ["torch", "gymnasium", "hydra", "pgtrain.cli", "pgtrain.workspace", "pgtrain.evaluation"]
 

@@ -1,4 +1,4 @@
-"""pgtrain.exits: the console scripts' exit keeps the exit status, the output and the atexit handlers, and waits for
+"""pgtrain.workarounds.exits: the console scripts' exit keeps the exit status, the output and the atexit handlers, and waits for
 threads still running; only the interpreter's teardown is skipped."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pgtrain.exits import exit_status
+from pgtrain.workarounds.exits import exit_status
 
 
 def run_command(body: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -19,7 +19,7 @@ def run_command(body: str, tmp_path: Path) -> subprocess.CompletedProcess:
         """
         import atexit, sys, threading, time
         from pathlib import Path
-        from pgtrain.exits import run_and_exit
+        from pgtrain.workarounds.exits import run_and_exit
         out = Path(sys.argv[1])
         atexit.register(lambda: (out / "atexit").write_text("ran"))
         def command():
@@ -65,7 +65,7 @@ def test_other_exceptions_leave_with_their_traceback(tmp_path: Path) -> None:
 def test_a_profiler_still_writes_its_statistics(tmp_path: Path) -> None:
     stats = tmp_path / "run.prof"
     script = tmp_path / "command.py"
-    script.write_text("from pgtrain.exits import run_and_exit\nrun_and_exit(lambda: None)\n")
+    script.write_text("from pgtrain.workarounds.exits import run_and_exit\nrun_and_exit(lambda: None)\n")
     res = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), str(script)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert stats.stat().st_size > 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pgtrain import optimizers
+from pgtrain.workarounds import optimizers
 from tests.conftest import ROOT
 
 BENCH = ROOT / "scripts" / "bench_startup.py"
@@ -143,7 +143,7 @@ RUN_AND_REPORT = textwrap.dedent(
     import atexit, runpy, sys
 
     sys.argv = ["pgtrain", *sys.argv[1:]]
-    # at exit: the console script ends through pgtrain.exits, which runs the atexit handlers but no finally block
+    # at exit: the console script ends through pgtrain.workarounds.exits, which runs the atexit handlers but no finally block
     atexit.register(lambda: print("dynamo" if "torch._dynamo" in sys.modules else "no dynamo"))
     runpy.run_module("pgtrain.cli", run_name="__main__")
     """
@@ -194,7 +194,7 @@ def test_event_files_read_back_with_tensorboard_and_a_resume_purges_later_steps(
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as tensorboards_crc
 
-    from pgtrain.events import EventWriter, masked_crc32c
+    from pgtrain.workarounds.events import EventWriter, masked_crc32c
 
     for data in (b"", b"a", bytes(range(256)) * 3):
         assert masked_crc32c(data) == tensorboards_crc(data)
@@ -215,7 +215,7 @@ def test_event_files_read_back_with_tensorboard_and_a_resume_purges_later_steps(
 def test_hparams_summaries_are_torchs():
     from torch.utils.tensorboard.summary import hparams as torchs
 
-    from pgtrain.events import hparams
+    from pgtrain.workarounds.events import hparams
 
     config = {"algo.lr": 0.01, "algo.num_envs": 8, "algo.name": "a2c", "progress": True, "algo.value_lr": None}
     metrics = {"summary/final_return": 12.5}

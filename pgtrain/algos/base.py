@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pgtrain import fast
 from pgtrain.batches import SparseFrames
 from pgtrain.nets import Policy
 from pgtrain.schedules import Factors
@@ -36,6 +37,7 @@ class Algorithm:
         self.updates = 0
         # the scheduled options' factors now, set by the workspace before each update (pgtrain.schedules)
         self.factors = Factors()
+        self._actors: dict[nn.Module, Any] = {}  # policy -> its fast actor (policy_actions)
 
     def act(self, obs: np.ndarray | SparseFrames, explore: bool = True) -> np.ndarray:
         """Actions for a batch of observations ``(N, *obs_shape)`` (or their :class:`SparseFrames`, from ale-py's async
@@ -66,14 +68,11 @@ class Algorithm:
 
     def policy_actions(self, policy: Policy, obs: np.ndarray | SparseFrames, explore: bool) -> np.ndarray:
         """``policy``'s actions for ``obs`` ``(N, *obs_shape)``, sampled when ``explore``, else the mode, as the envs take
-        them: in numpy where the policy can (:meth:`Policy.act_numpy`, the same law without torch's per-call cost), else
-        through torch."""
-        actions = policy.act_numpy(obs, explore)
-        if actions is None:
-            with torch.no_grad():
-                x = self.obs_tensor(obs)
-                actions = policy.sample(x) if explore else policy.mode(x)
-        return self.to_env_actions(actions)
+        them: the law of :meth:`Policy.act`, through the fastest form for the policy (:func:`pgtrain.fast.actor`)."""
+        actor = self._actors.get(policy)
+        if actor is None:
+            actor = self._actors[policy] = fast.actor(policy, self.obs_tensor)
+        return self.to_env_actions(actor(obs, explore))
 
     def to_env_actions(self, actions: torch.Tensor | np.ndarray) -> np.ndarray:
         """Discrete actions as int64 (what gymnasium's Discrete spaces accept), continuous ones as float32."""

@@ -198,8 +198,8 @@ class AsyncEpisodeCollector(EpisodeCollector):
     An env's step result comes back in a later batch than the one its action was chosen in: every step is filed
     once, in a table of all envs' steps in the order sent (:class:`_Table`: env, action, the reward when the result
     comes back, the observation), and an episode that ends is gathered from its env's rows. Each batch's filing and
-    its results' recording are one compiled pass each (:func:`pgtrain.kernels.file_steps`,
-    :func:`pgtrain.kernels.record_results`: on 2 cores shared with the emulator threads, each numpy call of the
+    its results' recording are one compiled pass each (:func:`pgtrain.fast.kernels.file_steps`,
+    :func:`pgtrain.fast.kernels.record_results`: on 2 cores shared with the emulator threads, each numpy call of the
     env-step loop costs several microseconds). Observations that are flat integer frames (Pong's lecture frames) are
     filed by their nonzero entries (:class:`~pgtrain.batches.SparseFrames`: Pong's difference frames are ~0.5 %
     nonzero), so a step costs a few hundred bytes, not 6400, and the batch reaches the update without a dense copy;
@@ -212,7 +212,7 @@ class AsyncEpisodeCollector(EpisodeCollector):
     table_rows = 1024  # the tables' first capacity
 
     def __init__(self, envs: VectorEnv, seed: int, episodes: int) -> None:
-        from pgtrain.kernels import file_steps, record_results  # numba: imported by ale-py's async runs only
+        from pgtrain.fast.kernels import file_steps, record_results  # numba: imported by ale-py's async runs only
 
         super().__init__(envs, seed, episodes)
         self._file_steps, self._record_results = file_steps, record_results

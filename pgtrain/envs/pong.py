@@ -58,7 +58,7 @@ def lecture_frame(frames: np.ndarray) -> np.ndarray:
 def lecture_frame_grey(frames: np.ndarray) -> np.ndarray:
     """:func:`lecture_frame` of ALE's grey-scale screens: ``(..., 210, 160)`` uint8 -> ``(..., 6400)`` int8 in {0, 1}.
     Pong's colours have distinct grey values, and its two background colours' are ``GREY_BACKGROUND``. The readable
-    form of the env-step loop's compiled pass, :func:`pgtrain.kernels.lecture_diff_grey`, which is tested against it."""
+    form of the env-step loop's compiled pass, :func:`pgtrain.fast.kernels.lecture_diff_grey`, which is tested against it."""
     # every second column: each pair of pixels read as one little-endian uint16, whose low byte is the even column's
     # (one contiguous-row pass instead of an element-by-element strided gather)
     pairs = np.ascontiguousarray(frames).view("<u2")[..., CROP_ROWS, :][..., ::2, :]
@@ -153,7 +153,7 @@ class LectureFramesVector(VectorWrapper):
     def _diff(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         ids = self._ids(info)
         if self.grey:  # one compiled pass: lecture_frame_grey, the difference, the fresh games (tested equal)
-            from pgtrain.kernels import lecture_diff_grey  # numba: imported by the runs that read grey screens only
+            from pgtrain.fast.kernels import lecture_diff_grey  # numba: imported by the runs that read grey screens only
 
             env_ids = self._all_ids if isinstance(ids, slice) else ids
             self.last = lecture_diff_grey(obs.reshape(len(obs), *obs.shape[-2:]), env_ids, self.prev, self.fresh)

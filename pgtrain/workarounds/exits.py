@@ -2,8 +2,8 @@
 
 When a command has finished, Python's finalisation still frees every object one by one before the process ends: the
 config trees of Hydra and OmegaConf (cyclic: each node links to its parent, so the garbage collector has to find them)
-and torch's modules and tensors. On this project's 2-core machine that took 0.6-0.7 s after a 1,000-step CartPole run,
-a third of ``import torch``, to free memory the operating system takes back at once anyway.
+and torch's modules and tensors, memory the operating system takes back at once anyway (the time it takes:
+benchmarks/results/fast-paths_2026-12-07.json).
 
 :func:`run_and_exit` runs a command, then does what an orderly exit does that matters: the ``atexit`` handlers run
 (``logging`` flushes its files, ``multiprocessing`` and ``loky`` stop their workers), the standard streams are

@@ -3,7 +3,7 @@
 :class:`SparseInputLinear` (the MLP's first layer) and :class:`SparseFrameConv` (the small CNN's first convolution)
 have the maths, parameters and state-dict keys of ``nn.Linear`` and ``nn.Conv2d`` and cost what the nonzero pixels
 cost; :func:`sparse_linear_numpy` and :func:`matmul_numpy` are the numpy forms the env-step loop acts with.
-:mod:`pgtrain.nets` builds its torsos from them.
+:mod:`pgtrain.nets` builds its torsos from them; tests/test_fast.py holds them to the dense layers.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ class SparseInputLinear(nn.Module):
     mostly zeros: when at most ``max_density`` of a batch is nonzero, each row sums only the weight rows of its
     nonzero inputs (an embedding bag), forward and backward.
 
-    The lecture's Pong frames are differences of binarised frames: about 0.5 % of the 6400 values are nonzero, so the
-    6400 x 200 product costs ~1/200 of the dense one; policy steps and REINFORCE updates run several times faster.
     ``weight`` is stored ``(in_features, out_features)`` so that one input's weights are contiguous; initialised like
     ``nn.Linear``: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
     """
@@ -83,7 +81,7 @@ def _looks_sparse(x: torch.Tensor, max_density: float) -> bool:
 
 def _nonzeros(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rows, columns and values of the nonzero entries of ``x`` ``(B, D)`` in row-major order, and each row's first
-    entry (``(B,)`` offsets). On the CPU numpy finds them several times faster than ``torch.nonzero``."""
+    entry (``(B,)`` offsets). On the CPU numpy finds them faster than ``torch.nonzero``."""
     if x.device.type != "cpu":
         rows, cols = x.nonzero(as_tuple=True)
         return rows, cols, x[rows, cols], torch.searchsorted(rows, torch.arange(len(x), device=x.device))
@@ -124,12 +122,12 @@ class _SparseRowsMatmul(torch.autograd.Function):
 def sparse_linear_numpy(x: np.ndarray | SparseFrames, weight: np.ndarray, bias: np.ndarray, max_density: float) -> np.ndarray:
     """``x @ weight + bias`` in numpy for a small batch ``x`` ``(B, D)`` of mostly zeros (or its :class:`SparseFrames`),
     ``weight`` ``(D, H)`` and ``bias`` ``(H,)`` -> ``(B, H)``: row i sums the weight rows of its nonzero inputs times
-    their values (one compiled pass, :func:`pgtrain.kernels.sparse_rows_matmul`: the rows are read where they lie);
+    their values (one compiled pass, :func:`pgtrain.fast.kernels.sparse_rows_matmul`: the rows are read where they lie);
     the dense product when more than ``max_density`` of ``x`` is nonzero."""
     frames = x if isinstance(x, SparseFrames) else SparseFrames.of(x)
     if len(frames.cols) > max_density * len(frames) * frames.width:
         return matmul_numpy((frames.dense() if isinstance(x, SparseFrames) else x).astype(weight.dtype), weight) + bias
-    from pgtrain.kernels import sparse_rows_matmul  # numba: imported by the runs that act on sparse frames only
+    from pgtrain.fast.kernels import sparse_rows_matmul  # numba: imported by the runs that act on sparse frames only
 
     return sparse_rows_matmul(frames.cols, frames.values, frames.counts, weight, bias)
 
@@ -161,9 +159,8 @@ class SparseFrameConv(nn.Conv2d):
 
     out[b, c, i, j] = bias[c] + sum over the pixels (r, s) of window (i, j) of weight[c, 0, r - i*stride, s - j*stride]
     x[b, r, s]: a pixel lies in at most ceil(kernel/stride)^2 windows (4 for the 2013 DQN's 8x8 kernels at stride 4), so
-    each nonzero pixel adds one kernel entry's ``out_channels`` weights to each of them. The lecture's difference frames
-    have ~0.5 % nonzero pixels: the first convolution's forward and backward cost a few percent of the dense ones, and
-    the layer was most of a PPO or A2C update's time on Pong (docs/lab_log.md). Denser batches: the dense convolution.
+    each nonzero pixel adds one kernel entry's ``out_channels`` weights to each of them. Denser batches: the dense
+    convolution.
     """
 
     def __init__(self, side: int, out_channels: int, kernel_size: int, stride: int, max_density: float = 0.05) -> None:
@@ -178,7 +175,7 @@ class SparseFrameConv(nn.Conv2d):
         """``x`` ``(B, side * side)``, dense or a sparse COO tensor with coalesced indices -> ``(B, out_channels, O, O)``.
 
         Acting (no gradients, at most ``DENSE_ACT_MAX_BATCH`` frames): the dense convolution, cheaper there than
-        gathering the windows of the nonzero pixels (about half the time for 8 frames; docs/lab_log.md)."""
+        gathering the windows of the nonzero pixels."""
         if len(x) > DENSE_ACT_MAX_BATCH or (torch.is_grad_enabled() and self.weight.requires_grad):
             entries = _sparse_entries(x, self.max_density)
             if entries is not None:

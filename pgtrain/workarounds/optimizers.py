@@ -2,8 +2,8 @@
 
 torch.optim wraps ``Optimizer.add_param_group``, ``zero_grad``, ``state_dict`` and ``load_state_dict`` in
 ``torch._disable_dynamo``, and each optimiser's ``step`` in ``_use_grad_for_differentiable``; both import
-``torch._dynamo`` (and with it sympy, torch.fx and parts of torch.distributed) on their first call. That import took
-1-4 s before a run's first update, longer than a CartPole run takes to solve. The wrappers exist for ``torch.compile``,
+``torch._dynamo`` (and with it sympy, torch.fx and parts of torch.distributed) on their first call, which can take
+longer than a CartPole run takes to solve (benchmarks/results/fast-paths_2026-12-07.json). The wrappers exist for ``torch.compile``,
 which pgtrain never uses: in eager mode they call the wrapped method unchanged (the step's wrapper also turns gradient
 tracking off, to the optimiser's ``differentiable`` flag, as ``step`` below does). These subclasses call the wrapped
 methods directly, so they run the same floating-point operations and read and write the same state dicts (and

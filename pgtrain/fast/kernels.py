@@ -1,10 +1,10 @@
 """Compiled loops for Pong's env-step loop (numba), where numpy's and torch's fixed cost per call is most of the work.
 
-Each async batch of 8 to 16 Pong frames goes through the lecture preprocessing, a search for the difference frames'
-nonzero pixels and the policy's sparse first layer before the emulators get their next actions. In numpy and torch
-that is a few dozen calls on small arrays, each paying microseconds of fixed cost; on 2 cores the main thread's CPU
-is taken from the emulator threads (docs/lab_log.md, "Throughput"). Each function here is one pass in compiled
-code, with the same results as the numpy forms it stands in for (tested against them):
+Each async batch of Pong frames goes through the lecture preprocessing, a search for the difference frames' nonzero
+pixels and the policy's sparse first layer before the emulators get their next actions. In numpy and torch that is a
+few dozen calls on small arrays, each with its fixed cost, on the cores the emulator threads need. Each function here
+is one pass in compiled code, with the same results as the numpy forms it stands in for (tests/test_fast.py,
+tests/test_pong.py):
 
 - :func:`lecture_diff_grey`: :func:`pgtrain.envs.pong.lecture_frame_grey` of a batch of grey screens, minus each
   env's previous frame;
@@ -15,8 +15,8 @@ code, with the same results as the numpy forms it stands in for (tested against 
   (:class:`pgtrain.collectors.AsyncEpisodeCollector`), a dozen numpy calls each in its readable form (their
   docstrings).
 
-This module imports numba (about half a second) and compiles on first use (cached on disk by numba afterwards): its
-callers import it where they need it, so runs that never touch Pong's frames do not pay for it.
+This module imports numba and compiles on first use (cached on disk by numba afterwards): its callers import it where
+they need it, so runs that never touch Pong's frames do not pay for it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """TensorBoard event files: the records ``torch.utils.tensorboard.SummaryWriter`` writes, without its imports.
 
 Importing torch's SummaryWriter imports tensorboard's summary ops and with them tensorboard's stand-in for TensorFlow
-(absl flags, and boto3, botocore and fsspec for cloud file systems): a third of a second or more at every start of
-every run, about a fifth of torch's own import, to write scalars into a local file. This module writes the same
+(absl flags, and boto3, botocore and fsspec for cloud file systems) at every start of every run, to write scalars into
+a local file (benchmarks/results/fast-paths_2026-12-07.json). This module writes the same
 records from the event protos alone: an event file is a sequence of TFRecords (length, masked CRC-32C of the length,
 the serialised ``Event``, masked CRC-32C of it), opened by a ``file_version`` event. TensorBoard, ``pgtrain-plot`` and
 :func:`pgtrain.curves.load_curve` read them as they read torch's (tests/test_operations.py reads scalars, HParams,
