@@ -185,6 +185,18 @@ class OffPolicyConfig(AlgoConfig):
         check_at_least("algo.gradient_steps", self.gradient_steps, 0)
 
 
+def check_actor_critic(cfg: Any) -> None:
+    """The range checks of the options A2C and PPO share (torso, rollout, critic, losses)."""
+    check(cfg.network in ("mlp", "cnn"), f"algo.network={cfg.network}: choose mlp or cnn")
+    check_at_least("algo.n_steps", cfg.n_steps, 1)
+    check_positive("algo.reward_scale", cfg.reward_scale)
+    if cfg.value_lr is not None:
+        check_positive("algo.value_lr", cfg.value_lr)
+    check(0.0 <= cfg.gae_lambda <= 1.0, f"algo.gae_lambda={cfg.gae_lambda} is out of range: it must lie in [0, 1]")
+    check_at_least("algo.value_coef", cfg.value_coef, 0.0)
+    check_at_least("algo.entropy_coef", cfg.entropy_coef, 0.0)
+
+
 def check_exploration_noise(cfg: Any) -> None:
     """The range checks of DDPG's and TD3's exploration-noise options."""
     check_at_least("algo.noise_std", cfg.noise_std, 0.0)
@@ -403,8 +415,10 @@ class Config:
             )
         batch = getattr(self.env, "async_batch", 0)
         if batch:
-            name = getattr(self.algo, "name", None)
-            check(name == "reinforce", f"env.async_batch={batch} works with algo=reinforce only (whole episodes); use env.async_batch=0")
+            whole = getattr(type(self.algo), "learns_from_whole_episodes", False)
+            check(
+                whole, f"env.async_batch={batch} needs an algorithm that learns from whole episodes (algo=reinforce); use env.async_batch=0"
+            )
             check(groups == 1, f"env.async_batch={batch} and env.pipeline_groups={groups}: choose one of the two")
             normalizing = getattr(self.env, "normalize_obs", False) or getattr(self.env, "normalize_reward", False)
             check(not normalizing, f"env.async_batch={batch} cannot normalise observations or rewards; use env.async_batch=0")

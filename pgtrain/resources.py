@@ -354,13 +354,14 @@ def _nbytes(space: gym.Space, dtype: Any = None) -> int:
 
 def networks(algo: Any, obs_space: gym.Space, act_space: gym.Space) -> tuple[list[nn.Module], list[nn.Module]]:
     """The algorithm's networks built on the meta device (shapes only): ``(trained, frozen)``; frozen = target copies."""
-    from pgtrain.nets import DeterministicActor, Policy, QCritic, ValueNet
+    from pgtrain.algos import algo_class
+    from pgtrain.nets import DeterministicActor, Policy, ValueNet
 
     with torch.device("meta"):
         if _replay(algo):
             actor = DeterministicActor(obs_space, act_space, algo.hidden_sizes, algo.activation)
-            critics = [QCritic(obs_space, act_space, algo.hidden_sizes, algo.activation) for _ in range(1 + (algo.name in ("td3", "sac")))]
-            return [actor, *critics], [actor, *critics]  # the targets are copies (SAC has no target actor: an upper bound)
+            critic = algo_class(algo.name).critic_class(obs_space, act_space, algo.hidden_sizes, algo.activation)
+            return [actor, critic], [actor, critic]  # the targets are copies (SAC has no target actor: an upper bound)
         policy = Policy(obs_space, act_space, algo.network, algo.hidden_sizes, algo.activation, algo.discrete_head)
         trained: list[nn.Module] = [policy]
         if hasattr(algo, "shared_network"):  # an actor-critic

@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import shlex
 import signal
@@ -110,19 +109,6 @@ def medians(rows: list[dict], key: str) -> dict[str, float | None]:
         values = [r[key] for r in rows if r["side"] == side and r[key] is not None]
         out[side] = statistics.median(values) if values else None
     return out
-
-
-def machine() -> dict:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {
-        "cpu_model": fields.get("Model name", "").strip(),
-        "cpus": os.cpu_count(),
-        "avx2": "avx2" in flags,
-        "avx512f": "avx512f" in flags,
-        "python": platform.python_version(),
-    }
 
 
 def commit(tree: Path) -> dict:

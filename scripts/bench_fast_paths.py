@@ -251,18 +251,6 @@ def processes(repeats: int) -> dict:
     return {key: {name: round(statistics.median(v), 3) for name, v in forms.items()} for key, forms in out.items()}
 
 
-def machine() -> dict:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {
-        "cpu_model": fields.get("Model name", "").strip(),
-        "cpus": os.cpu_count(),
-        "avx2": "avx2" in flags,
-        "avx512f": "avx512f" in flags,
-    }
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=5)

@@ -132,7 +132,7 @@ def test_out_of_range_values_are_refused(override, message):
     [
         (["env.pipeline_groups=0"], "env.pipeline_groups=0 is out of range"),
         (["algo=ddpg", "env=pendulum", "env.pipeline_groups=2"], "env.pipeline_groups=2: DDPG steps its envs one"),
-        (["algo=a2c", "env=pong", "env.async_batch=8"], "env.async_batch=8 works with algo=reinforce only"),
+        (["algo=a2c", "env=pong", "env.async_batch=8"], "env.async_batch=8 needs an algorithm that learns from whole episodes"),
         (["algo=reinforce", "env=pong", "env.pipeline_groups=2"], "env.async_batch=24 and env.pipeline_groups=2: choose"),
         (["algo=reinforce", "env=pong", "env.async_batch=-1"], "env.async_batch=-1 is out of range"),
     ],

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgtrain.config import AlgoConfig, CriticTarget, DiscreteHead, check, check_at_least, check_positive
+from pgtrain.config import AlgoConfig, CriticTarget, DiscreteHead, check_actor_critic
 
 ACTION_TYPES = ("discrete", "continuous")  # the env action types it can drive
 
@@ -80,14 +80,7 @@ class A2CConfig(AlgoConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.network in ("mlp", "cnn"), f"algo.network={self.network}: choose mlp or cnn")
-        check_at_least("algo.n_steps", self.n_steps, 1)
-        check_positive("algo.reward_scale", self.reward_scale)
-        if self.value_lr is not None:
-            check_positive("algo.value_lr", self.value_lr)
-        check(0.0 <= self.gae_lambda <= 1.0, f"algo.gae_lambda={self.gae_lambda} is out of range: it must lie in [0, 1]")
-        check_at_least("algo.value_coef", self.value_coef, 0.0)
-        check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)
+        check_actor_critic(self)
 
 
 # ---- end of the declaration; the algorithm below imports torch ----

@@ -48,22 +48,20 @@ class DDPGConfig(OffPolicyConfig):
 # ---- end of the declaration; the algorithm below imports torch ----
 
 import copy
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from pgtrain.algos.offpolicy import OffPolicy
 from pgtrain.buffers import ReplayBatch
-from pgtrain.nets import DeterministicActor, QCritic, make_optimizer
+from pgtrain.nets import DeterministicActor, make_optimizer
 from pgtrain.returns import td_targets
 
 
 class DDPG(OffPolicy):
     name = "ddpg"
-    critic_class: ClassVar[type[nn.Module]] = QCritic  # TD3: twin critics
     state_attrs = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: DDPGConfig, device: torch.device) -> None:

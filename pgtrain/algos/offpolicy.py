@@ -8,11 +8,14 @@ by the buffer with the current statistics where the env normalises observations 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
 from pgtrain.algos.base import Algorithm
 from pgtrain.buffers import ReplayBatch, ReplayBuffer
+from pgtrain.nets import QCritic
 
 
 def polyak_update(target: nn.Module | list[torch.Tensor], source: nn.Module | list[torch.Tensor], tau: float) -> None:
@@ -28,6 +31,7 @@ class OffPolicy(Algorithm):
     (for Polyak averaging) and implement :meth:`gradient_step`."""
 
     collector = "replay"
+    critic_class: ClassVar[type[nn.Module]] = QCritic  # the critic's network: TwinQCritic for twin critics (TD3, SAC)
     critic: nn.Module
     critic_opt: torch.optim.Optimizer
     online_params: list[torch.Tensor]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgtrain.config import AlgoConfig, CriticTarget, DiscreteHead, check, check_at_least, check_positive
+from pgtrain.config import AlgoConfig, CriticTarget, DiscreteHead, check_actor_critic, check_at_least, check_positive
 
 ACTION_TYPES = ("discrete", "continuous")  # the env action types it can drive
 
@@ -61,14 +61,7 @@ class PPOConfig(AlgoConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self.network in ("mlp", "cnn"), f"algo.network={self.network}: choose mlp or cnn")
-        check_at_least("algo.n_steps", self.n_steps, 1)
-        check_positive("algo.reward_scale", self.reward_scale)
-        if self.value_lr is not None:
-            check_positive("algo.value_lr", self.value_lr)
-        check(0.0 <= self.gae_lambda <= 1.0, f"algo.gae_lambda={self.gae_lambda} is out of range: it must lie in [0, 1]")
-        check_at_least("algo.value_coef", self.value_coef, 0.0)
-        check_at_least("algo.entropy_coef", self.entropy_coef, 0.0)
+        check_actor_critic(self)
         check_at_least("algo.n_epochs", self.n_epochs, 1)
         check_at_least("algo.batch_size", self.batch_size, 1)
         check_positive("algo.clip_range", self.clip_range)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 from pgtrain.config import AlgoConfig, DiscreteHead, check, check_at_least, check_positive
 
@@ -54,6 +55,8 @@ class ReinforceConfig(AlgoConfig):
     -1/E sum_i sum_t log pi(a_it|s_it) (Psi_it - b_it), with Psi and b chosen by the options below."""
 
     name: str = "reinforce"
+    # ale-py's async mode (env.async_batch) hands back whichever envs finish first: only whole episodes can be learned from
+    learns_from_whole_episodes: ClassVar[bool] = True
     lr: float = 0.015  # learning rate of the policy
     network: str = "mlp"  # torso: mlp, or cnn for image observations
     return_type: ReturnType = ReturnType.reward_to_go  # Psi: total episode return or reward-to-go

@@ -97,13 +97,14 @@ class Temperature(nn.Module):
 
 class SAC(OffPolicy):
     name = "sac"
+    critic_class = TwinQCritic
     state_attrs = ("actor", "critic", "critic_target", "temperature", "actor_opt", "critic_opt", "alpha_opt")
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: SACConfig, device: torch.device) -> None:
         super().__init__(obs_space, action_space, cfg, device)
         self.actor = SquashedGaussianActor(obs_space, action_space, cfg.hidden_sizes, cfg.activation, cfg.log_std_min, cfg.log_std_max)
         self.actor = self.actor.to(device)
-        self.critic = TwinQCritic(obs_space, action_space, cfg.hidden_sizes, cfg.activation).to(device)
+        self.critic = self.critic_class(obs_space, action_space, cfg.hidden_sizes, cfg.activation).to(device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.temperature = Temperature(cfg.alpha).to(device)
         self.actor_opt = make_optimizer(cfg, self.actor.parameters(), cfg.lr, fused=True)
