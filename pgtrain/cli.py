@@ -29,7 +29,8 @@ try:  # Ctrl-C while these load: one line, not a traceback (the console script i
     from omegaconf.errors import OmegaConfBaseException
 
     from pgtrain import files, rundir
-    from pgtrain.config import RUN_CONTROL_KEYS, one_line, register_configs, typed_config
+    from pgtrain.config import RUN_CONTROL_KEYS, one_line
+    from pgtrain.configstore import register_configs, typed_config
     from pgtrain.errors import DiskFull, PgtrainError
     from pgtrain.files import SPACE_ERRNOS, lack_of_space
     from pgtrain.messages import check_overrides, explain, job_label, run_finished, run_started, sweep_finished, sweep_started

@@ -27,7 +27,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
@@ -440,20 +439,6 @@ RUN_CONTROL_KEYS = (
 )
 
 
-def register_configs() -> None:
-    """Put every schema in Hydra's ConfigStore, under ``schema/<group>/<name>``; each YAML option starts from one."""
-    cs = ConfigStore.instance()
-    cs.store(name="base_config", node=Config)
-    from pgtrain.algos import registry  # here: pgtrain.algos reads the algorithms' schemas, which extend AlgoConfig
-
-    for name, entry in registry().items():
-        cs.store(group="schema/algo", name=name, node=entry.schema)
-    cs.store(group="schema/env", name="env", node=EnvConfig)
-    cs.store(group="schema/env", name="pong", node=PongConfig)
-    cs.store(group="schema/env", name="atari", node=AtariConfig)
-    cs.store(group="schema/device", name="device", node=DeviceConfig)
-
-
 def to_object(cfg: DictConfig) -> Config:
     """The composed config as typed dataclasses, with every range checked; a bad value raises PgtrainError."""
     if "hydra" in cfg:  # a callback sees Hydra's own node beside ours
@@ -484,30 +469,6 @@ def one_line(text: str) -> str:
         else:
             out += "; " + line
     return out.rstrip(",;").replace(":,", ":")
-
-
-# Options an algorithm's schema no longer has, each with the one value it ever accepted: a saved config holding that
-# value loads without the key (ddpg, td3 and sac lost ``network``, always mlp, on 2026-12-07); any other key that does
-# not fit the schema is refused.
-DROPPED_ALGO_OPTIONS: dict[str, Any] = {"network": "mlp"}
-
-
-def typed_config(plain: dict[str, Any]) -> DictConfig:
-    """Re-type a saved, plain config (a checkpoint's) against the schemas, as Hydra's composition would."""
-    from pgtrain.algos import schema
-
-    try:
-        base = OmegaConf.structured(Config)
-        algo_schema = schema(plain["algo"]["name"])
-        base.algo = OmegaConf.structured(algo_schema)
-        base.env = OmegaConf.structured(ENV_SCHEMAS.get(plain["env"]["name"], EnvConfig))
-        base.device = OmegaConf.structured(DeviceConfig)
-        known = {f.name for f in dataclasses.fields(algo_schema)}
-        dropped = {k for k, v in plain["algo"].items() if k not in known and k in DROPPED_ALGO_OPTIONS and v == DROPPED_ALGO_OPTIONS[k]}
-        algo = {k: v for k, v in plain["algo"].items() if k not in dropped}
-        return OmegaConf.merge(base, {**{k: v for k, v in plain.items() if k != "hydra"}, "algo": algo})
-    except (KeyError, TypeError, OmegaConfBaseException) as ex:
-        raise PgtrainError(f"the saved config does not fit this pgtrain's schemas: {one_line(str(ex))}") from None
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def load_policy(ckpt_path: Path, device_name: str | None = None, env_overrides: 
     import torch
 
     from pgtrain.algos import algo_class
-    from pgtrain.config import typed_config
+    from pgtrain.configstore import typed_config
     from pgtrain.resources import resolve_device
     from pgtrain.workspace import prepare
 

@@ -202,12 +202,6 @@ class Policy(nn.Module):
         return out
 
 
-def reads_sparse(torso: nn.Module) -> bool:
-    """Whether ``torso``'s first layer is a :class:`SparseInputLinear` (so it can take sparse COO batches)."""
-    weighted = [m for m in torso.modules() if isinstance(m, (nn.Linear, nn.Conv2d, SparseInputLinear))]
-    return bool(weighted) and isinstance(weighted[0], SparseInputLinear)
-
-
 def _policy_kind(action_space: gym.Space, head: DiscreteHead) -> str:
     if isinstance(action_space, gym.spaces.Discrete):
         if head == DiscreteHead.sigmoid:

@@ -299,8 +299,8 @@ def spaces(env_cfg: Any) -> tuple[gym.Space, gym.Space]:
     """The env's single observation and action spaces without starting it: Pong's from its config, others' from one
     ``gym.make`` (classic-control envs build in microseconds and allocate nothing to speak of)."""
     if env_cfg.name == "pong":
-        from pgtrain.envs.atari import STACK_SIZE
         from pgtrain.envs.pong import lecture_space
+        from pgtrain.envs.specs import STACK_SIZE
 
         if env_cfg.preprocess == "stack":
             obs: gym.Space = gym.spaces.Box(0, 255, (env_cfg.frame_stack, STACK_SIZE, STACK_SIZE), np.uint8)
@@ -308,7 +308,7 @@ def spaces(env_cfg: Any) -> tuple[gym.Space, gym.Space]:
             obs = lecture_space()
         return obs, gym.spaces.Discrete(2 if env_cfg.action_set == "updown" else 6)
     if env_cfg.name == "atari":  # AtariVectorEnv's frame stacks; at most ALE's 18 actions
-        from pgtrain.envs.atari import STACK_SIZE
+        from pgtrain.envs.specs import STACK_SIZE
 
         return gym.spaces.Box(0, 255, (env_cfg.frame_stack, STACK_SIZE, STACK_SIZE), np.uint8), gym.spaces.Discrete(18)
     from pgtrain.envs.specs import env_spaces  # one env made per id and kwargs (the config check made it already)
@@ -324,8 +324,8 @@ def spaces(env_cfg: Any) -> tuple[gym.Space, gym.Space]:
 def _obs_act_bytes(env_cfg: Any) -> tuple[int, int]:
     """Bytes of one observation and one action (Pong's by arithmetic: a frame stack may be too large to describe)."""
     if env_cfg.name == "pong":
-        from pgtrain.envs.atari import STACK_SIZE
         from pgtrain.envs.pong import FRAME_SIZE
+        from pgtrain.envs.specs import STACK_SIZE
 
         obs = env_cfg.frame_stack * STACK_SIZE * STACK_SIZE if env_cfg.preprocess == "stack" else FRAME_SIZE
         return obs, ACT_BYTES_DISCRETE

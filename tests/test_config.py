@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 
 from pgtrain.algos import algo_class, check_action_type, registry, schema
 from pgtrain.cli import CONFIG_DIR
-from pgtrain.config import Config, to_object, typed_config
+from pgtrain.config import Config, to_object
+from pgtrain.configstore import typed_config
 from pgtrain.envs.specs import check_env
 from pgtrain.errors import PgtrainError
 

@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pgtrain import checkpoint, evaluation, plotting
-from pgtrain.config import RUN_CONTROL_KEYS, typed_config
+from pgtrain.config import RUN_CONTROL_KEYS
+from pgtrain.configstore import typed_config
 from pgtrain.curves import load_curve
 from tests.conftest import read_summary, run_cli
 

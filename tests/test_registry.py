@@ -42,7 +42,7 @@ def test_declarations_load_without_torch_and_the_class_completes_the_same_module
     script = textwrap.dedent(
         """
         import sys
-        from pgtrain.config import register_configs
+        from pgtrain.configstore import register_configs
         from pgtrain.algos import algo_class, registry
         register_configs()
         schemas = {name: entry.schema for name, entry in registry().items()}

@@ -89,7 +89,8 @@ import torch
 
 from pgtrain.algos.base import Algorithm
 from pgtrain.batches import EpisodeBatch, SparseFrames
-from pgtrain.nets import Policy, ValueNet, make_optimizer, reads_sparse
+from pgtrain.fast.sparse import reads_sparse
+from pgtrain.nets import Policy, ValueNet, make_optimizer
 from pgtrain.returns import episode_returns
 
 

@@ -21,10 +21,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from pgtrain.config import AtariConfig
+from pgtrain.envs.specs import STACK_SIZE, env_spec
 from pgtrain.errors import PgtrainError
 
 MAX_FRAMES = 108_000  # ALE's per-episode frame limit (30 minutes of play at 60 Hz), as the v5 ids have it
-STACK_SIZE = 84
 
 
 def ale_vector_env(
@@ -64,8 +64,6 @@ def stack_preprocess(frame_stack: int, noop_max: int) -> dict[str, Any]:
 
 def ale_game(env_id: str) -> str:
     """The ROM name of an ALE id: ``ALE/Breakout-v5`` -> ``breakout``."""
-    from pgtrain.envs.specs import env_spec
-
     game = env_spec(env_id).kwargs.get("game")
     if not game:
         raise PgtrainError(f"{env_id} names no ALE game")

@@ -23,6 +23,8 @@ from pgtrain.config import ActionType, AtariConfig, DiscreteHead, EnvConfig, Pon
 from pgtrain.envs.observations import ObservationOptions, is_cnn_input
 from pgtrain.errors import PgtrainError
 
+STACK_SIZE = 84  # the side of ale-py's grey frames in env=atari's stacks (the Nature CNN's input)
+
 # Entry-point module prefix -> (the package gymnasium needs, the gymnasium extra that installs it).
 OPTIONAL_PACKAGES = {
     "gymnasium.envs.box2d": ("Box2D", "box2d"),
@@ -156,8 +158,6 @@ def image_shape(env: EnvConfig) -> tuple[int, ...] | None:
     if isinstance(env, PongConfig):
         return None
     if isinstance(env, AtariConfig):
-        from pgtrain.envs.atari import STACK_SIZE
-
         return (env.frame_stack, STACK_SIZE, STACK_SIZE)
     space, _ = env_spaces(env)
     return tuple(space.shape) if is_cnn_input(space) else None

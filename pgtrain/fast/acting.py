@@ -15,14 +15,17 @@ the run's seed and saved in checkpoints, so a seed and a checkpoint still decide
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from pgtrain.batches import SparseFrames
-from pgtrain.fast.sparse import SparseInputLinear, matmul_numpy, sparse_linear_numpy
-from pgtrain.nets import Policy, reads_sparse
+from pgtrain.fast.sparse import SparseInputLinear, matmul_numpy, reads_sparse, sparse_linear_numpy
+
+if TYPE_CHECKING:
+    from pgtrain.nets import Policy
 
 # The numpy forms act on batches of at most this many observations (the env-step loop's); larger ones go to torch.
 NUMPY_ACT_MAX_BATCH = 64

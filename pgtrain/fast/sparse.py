@@ -245,3 +245,9 @@ def _windows_of_pixels(side: int, kernel_size: int, stride: int) -> tuple[torch.
     off = (along[:, None, :, None] * kernel_size + along[None, :, None, :]).reshape(side * side, -1)
     inside = (ok[:, None, :, None] & ok[None, :, None, :]).reshape(side * side, -1)
     return torch.from_numpy(np.where(inside, win, -1)), torch.from_numpy(np.where(inside, off, 0))
+
+
+def reads_sparse(torso: nn.Module) -> bool:
+    """Whether ``torso``'s first layer is a :class:`SparseInputLinear` (so it can take sparse COO batches)."""
+    weighted = [m for m in torso.modules() if isinstance(m, (nn.Linear, nn.Conv2d, SparseInputLinear))]
+    return bool(weighted) and isinstance(weighted[0], SparseInputLinear)
