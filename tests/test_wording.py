@@ -57,7 +57,9 @@ def offending_lines(text: str) -> list[tuple[int, str, str]]:
 
 def test_the_patterns_catch_process_words_and_spare_the_exceptions():
     caught = offending_lines(
-        f"measured in {SESS_WORD} 17\nsee {ISSUE_WORD} 19's target\nfixed in #38\n"
+        f"measured in {SESS_WORD} 17\nsee {ISSUE_WORD} 19's target\nfixed in "
+        "#"
+        "38\n"
         f"a {HELP_WORD}'s benchmarks\n{TODAY_WORD} default\nasked {LEAD_WORD}"
     )
     assert [what for _, what, _ in caught] == list(PATTERNS)
