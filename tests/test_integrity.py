@@ -248,3 +248,26 @@ def test_a_checkpoint_is_flushed_to_the_disk_before_its_rename_and_the_directory
         ("fsync", summary_tmp), ("rename", str(tmp_path / "summary.json")), ("fsync", str(tmp_path)),
     ]  # fmt: skip
     assert checkpoint.load(path)["x"] == 1
+
+
+def test_a_job_run_by_a_launchers_worker_process_holds_its_directory(tmp_path):
+    """joblib runs each job in a worker process, as Ray's and submitit's workers do, through the same task function:
+    the worker, not the launching process, holds the job's directory, and a resume of it is refused in one line."""
+    sweep = tmp_path / "sweep"
+    holder = spawn.start(
+        "-m", *CARTPOLE, "seed=0", "total_steps=100000000", "hydra/launcher=joblib", f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        held = lambda: [p.parent for p in sweep.glob(f"*/{rundir.LOCK_NAME}") if rundir.holder(p.parent)]  # noqa: E731
+        wait_for(lambda: sweep.is_dir() and held(), 120, "the job to hold its lock", holder)
+        (run,) = held()
+        text = (run / rundir.LOCK_NAME).read_text()
+        assert "pid=" in text and f"pid={holder.pid}\n" not in text  # a worker process holds it
+        res = run_cli(f"resume={run}", "total_steps=200000000", cwd=tmp_path, timeout=120)
+        assert res.returncode == EBUSY_STATUS, res.stderr
+        assert len(res.stderr.splitlines()) == 1 and "is being written by another process" in res.stderr
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # the launcher and its workers
+        holder.wait(30)
+        holder.stderr.close()
